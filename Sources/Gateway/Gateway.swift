@@ -1,0 +1,141 @@
+import Foundation
+import Logging
+import MailLog
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import SMTPProtocol
+import ServiceLifecycle
+import Spool
+
+/// The `gateway` role assembled: listeners (HAT/RAT) → spool → delivery queues.
+///
+/// Run it as a `Service` in a `ServiceGroup`; a graceful shutdown stops the
+/// listeners first, lets the queues finish their current transactions, and
+/// closes the spool. Everything acknowledged stays in the spool for the next start.
+public final class Gateway: Service {
+    public let configuration: GatewayConfiguration
+    /// The directory relative paths in the configuration are resolved against.
+    public let home: String
+    private let group: EventLoopGroup
+    private let onReady: @Sendable ([String]) -> Void
+
+    public init(configuration: GatewayConfiguration, home: String,
+                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                onReady: @escaping @Sendable ([String]) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.home = home
+        self.group = group
+        self.onReady = onReady
+    }
+
+    /// A path from the configuration, made absolute against `home`.
+    public func resolve(_ path: String) -> String {
+        path.hasPrefix("/") ? path : (home as NSString).appendingPathComponent(path)
+    }
+
+    public func run() async throws {
+        let config = configuration
+        let logPath = resolve(config.logs.mailLogs)
+        try FileManager.default.createDirectory(atPath: (logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let log = try MailLog(path: logPath)
+        let spool: Spool
+        do {
+            spool = try Spool.open(directory: resolve(config.spool.directory), options: SpoolOptions(fsync: config.spool.fsync))
+        } catch {
+            log.critical("Spool cannot be opened: \(error)")
+            throw error
+        }
+        defer { spool.close() }
+
+        let delivery = config.delivery
+        let policy = DeliveryPolicy(
+            localHostname: config.hostname,
+            retry: RetrySchedule(initial: Double(delivery.retryInitialSeconds), maximum: Double(delivery.retryMaxSeconds)),
+            maxQueueLifetime: Double(delivery.maxQueueLifetimeSeconds),
+            hostDownAfterFailures: delivery.hostDownAfterFailures)
+        let routerBox = NIOLockedValueBox<MessageRouter?>(nil)
+        var queues: [String: DeliveryQueue] = [:]
+        for destination in config.destinations {
+            queues[destination.name] = DeliveryQueue(
+                destination: Destination(name: destination.name, host: destination.host, port: destination.port,
+                                         maxConnections: destination.maxConnections),
+                policy: policy, spool: spool, log: log, group: group,
+                onBounce: { envelope, body, failed in
+                    await routerBox.withLockedValue { $0 }?.bounce(envelope, body: body, failed)
+                })
+        }
+        let router = MessageRouter(defaultDestination: delivery.defaultDestination, queues: queues,
+                                   spool: spool, log: log, hostname: config.hostname)
+        routerBox.withLockedValue { $0 = router }
+
+        // Listeners.
+        let reverseDNS = ReverseDNS()
+        let rates = RateLimiter()
+        var servers: [Channel] = []
+        var ready: [String] = []
+        do {
+            for listener in config.listeners {
+                let interface = config.interfaces.first { $0.name == listener.interface }!
+                let context = ListenerContext(
+                    listener: listener, interfaceName: interface.name, hostname: config.hostname,
+                    hat: listener.hat, rat: listener.rat, spool: spool, log: log, rates: rates,
+                    reverseDNS: reverseDNS, router: router)
+                let serverConfiguration = SMTPServerConfiguration(
+                    listenerName: listener.name, hostname: config.hostname,
+                    tlsContext: try tlsContext(for: listener),
+                    greetingDelay: .milliseconds(Int64(listener.greetingDelayMs)))
+                let channel = try await SMTPServer.bind(
+                    host: interface.address, port: listener.port, group: group,
+                    configuration: serverConfiguration, maxConnections: listener.maxConnections,
+                    makeDelegate: { ListenerSession(context: context) }).get()
+                servers.append(channel)
+                let port = channel.localAddress?.port ?? listener.port
+                ready.append("listener \(listener.name) (SMTP, \(listener.type.rawValue)) on \(interface.address):\(port)")
+                log.info("Listener \(listener.name) listening on \(interface.name) (\(interface.address)) port \(port)")
+            }
+        } catch {
+            for server in servers { try? await server.close() }
+            log.critical("Gateway cannot start: \(error)")
+            throw error
+        }
+        for destination in config.destinations {
+            ready.append("delivery queue \(destination.name) → \(destination.host):\(destination.port)")
+        }
+
+        // Everything acknowledged before the last stop goes out again.
+        let recovered = spool.recovered
+        for message in recovered { await router.route(message) }
+        log.info("Gateway started: \(config.listeners.count) listener(s), \(recovered.count) message(s) recovered from the spool")
+        ready.append("mail_logs \(logPath)")
+        onReady(ready)
+
+        let listeners = NIOLockedValueBox(servers)
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { taskGroup in
+                for queue in queues.values {
+                    taskGroup.addTask { try await queue.run() }
+                }
+            }
+        } onGracefulShutdown: {
+            for server in listeners.withLockedValue({ $0 }) { server.close(promise: nil) }
+        }
+        log.info("Gateway stopped")
+    }
+
+    private func tlsContext(for listener: ListenerConfiguration) throws -> NIOSSLContext? {
+        guard let tls = listener.tls else { return nil }
+        let certificate = resolve(tls.certificate)
+        let key = resolve(tls.key)
+        try SelfSignedCertificate.ensure(certificatePath: certificate, keyPath: key, hostname: configuration.hostname)
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+            let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+            let tlsConfiguration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+            return try NIOSSLContext(configuration: tlsConfiguration)
+        } catch {
+            throw GatewayError("listeners[\(listener.name)].tls: cannot load \(certificate) / \(key): \(error); fix or delete the files (new self-signed ones are made on start)")
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import MailLog
+import NIOCore
+import SMTPProtocol
+import Spool
+
+/// Hands stored messages to the delivery queue their envelope names
+/// (`destination`), and turns bounces into DSNs queued back to the sender.
+final class MessageRouter: Sendable {
+    let defaultDestination: String
+    private let queues: [String: DeliveryQueue]
+    private let spool: Spool
+    private let log: MailLog
+    private let hostname: String
+
+    init(defaultDestination: String, queues: [String: DeliveryQueue], spool: Spool, log: MailLog, hostname: String) {
+        self.defaultDestination = defaultDestination
+        self.queues = queues
+        self.spool = spool
+        self.log = log
+        self.hostname = hostname
+    }
+
+    func queue(named name: String) -> DeliveryQueue? { queues[name] }
+    var allQueues: [DeliveryQueue] { queues.keys.sorted().compactMap { queues[$0] } }
+
+    func route(_ message: SpooledMessage) async {
+        let queue = queues[message.envelope.destination] ?? queues[defaultDestination]
+        guard let queue else {
+            log.critical("MID \(message.envelope.mid) names destination \"\(message.envelope.destination)\" which is not configured; it stays in the spool until the destination is added")
+            return
+        }
+        await queue.enqueue(message)
+    }
+
+    /// Builds a DSN (RFC 3464) for the failed recipients and queues it to the
+    /// original sender. Nothing is sent for the null sender (a bounce of a bounce).
+    func bounce(_ envelope: MessageEnvelope, body original: ByteBuffer?, _ failed: [FailedRecipient]) async {
+        guard !envelope.mailFrom.isEmpty else {
+            log.info("MID \(envelope.mid) bounce not sent: the sender is null (<>)")
+            return
+        }
+        do {
+            let dsn = DeliveryStatusNotification.build(
+                reportingHost: hostname, original: envelope, originalBody: original,
+                failures: failed.map {
+                    DeliveryStatusNotification.Failure(
+                        recipient: $0.address, status: $0.reply.enhanced?.description ?? "5.0.0",
+                        diagnostic: $0.reply.description, remoteMTA: $0.remoteMTA)
+                })
+            let mid = spool.nextMID()
+            let bounce = MessageEnvelope(
+                mid: mid, icid: 0, listener: "internal", remoteAddress: "127.0.0.1", heloName: hostname,
+                mailFrom: "", recipients: [envelope.mailFrom], receivedAt: Date().timeIntervalSince1970,
+                destination: defaultDestination, size: dsn.readableBytes)
+            try await spool.store(bounce, body: dsn)
+            log.info("MID \(mid) was generated for bounce of MID \(envelope.mid)")
+            log.info("MID \(mid) From: <> To: <\(envelope.mailFrom)>")
+            await route(SpooledMessage(envelope: bounce, pendingRecipients: [0]))
+        } catch {
+            log.critical("MID \(envelope.mid) bounce could not be stored: \(error)")
+        }
+    }
+}

@@ -1,0 +1,348 @@
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOTLS
+
+/// Why a client connection or transaction could not go on.
+public enum SMTPClientError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// TCP connect failed (refused, unreachable, timed out).
+    case connectFailed(String)
+    /// The server did not answer within the deadline.
+    case timeout(String)
+    /// The server closed the connection while replies were outstanding.
+    case connectionClosed
+    /// The server sent something that is not an SMTP reply.
+    case protocolError(String)
+    /// The greeting, EHLO or STARTTLS was refused.
+    case refused(stage: String, reply: SMTPReply)
+    /// TLS was required but the server does not offer it, or the handshake failed.
+    case tlsFailed(String)
+
+    public var description: String {
+        switch self {
+        case .connectFailed(let why): "connection failed: \(why)"
+        case .timeout(let stage): "timed out waiting for the reply to \(stage)"
+        case .connectionClosed: "connection closed by the server"
+        case .protocolError(let why): "protocol error: \(why)"
+        case .refused(let stage, let reply): "\(stage) refused: \(reply)"
+        case .tlsFailed(let why): "TLS failed: \(why)"
+        }
+    }
+}
+
+/// Options for one outbound connection.
+public struct SMTPClientOptions: Sendable {
+    /// Our name in EHLO.
+    public var localHostname: String
+    /// STARTTLS context; nil means plain text only.
+    public var tlsContext: NIOSSLContext?
+    /// Name to verify in the server certificate (SNI), when TLS is used.
+    public var tlsServerName: String?
+    /// Fail instead of sending in plain text when the server offers no STARTTLS.
+    public var tlsRequired: Bool
+    public var connectTimeout: TimeAmount
+    /// Deadline for each reply (RFC 5321 §4.5.3.2 suggests minutes; we stay shorter).
+    public var replyTimeout: TimeAmount
+    /// Deadline for the reply after the body (RFC 5321 §4.5.3.2.6: 10 minutes).
+    public var dataTimeout: TimeAmount
+
+    public init(localHostname: String, tlsContext: NIOSSLContext? = nil, tlsServerName: String? = nil, tlsRequired: Bool = false,
+                connectTimeout: TimeAmount = .seconds(30), replyTimeout: TimeAmount = .seconds(300), dataTimeout: TimeAmount = .seconds(600)) {
+        self.localHostname = localHostname
+        self.tlsContext = tlsContext
+        self.tlsServerName = tlsServerName
+        self.tlsRequired = tlsRequired
+        self.connectTimeout = connectTimeout
+        self.replyTimeout = replyTimeout
+        self.dataTimeout = dataTimeout
+    }
+}
+
+/// One SMTP client connection to a next hop, kept open for many transactions.
+/// All I/O runs on the channel's event loop; the async methods may be called
+/// from any task, one at a time.
+public final class SMTPClientConnection: Sendable {
+    public let channel: Channel
+    /// The server's 220 greeting.
+    public let greeting: SMTPReply
+    /// What the server announced after the last EHLO.
+    public let extensions: SMTPServerExtensions
+    /// `TLSv1.3 cipher ...` when STARTTLS succeeded, else nil.
+    public let tlsProtocol: String?
+    private let handler: NIOLoopBound<SMTPClientHandler>
+    private let options: SMTPClientOptions
+
+    private init(channel: Channel, handler: NIOLoopBound<SMTPClientHandler>, greeting: SMTPReply,
+                 extensions: SMTPServerExtensions, tlsProtocol: String?, options: SMTPClientOptions) {
+        self.channel = channel
+        self.handler = handler
+        self.greeting = greeting
+        self.extensions = extensions
+        self.tlsProtocol = tlsProtocol
+        self.options = options
+    }
+
+    /// The local address of the connection, for mail_logs (`interface ...`).
+    public var localAddress: String { channel.localAddress?.ipAddress ?? "unknown" }
+
+    /// Connects, reads the greeting, says EHLO (falling back to HELO), and runs STARTTLS when configured.
+    public static func connect(host: String, port: Int, group: EventLoopGroup, options: SMTPClientOptions) async throws -> SMTPClientConnection {
+        let channel: Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(options.connectTimeout)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(SMTPClientHandler(replyTimeout: options.replyTimeout))
+                    }
+                }
+                .connect(host: host, port: port).get()
+        } catch {
+            throw SMTPClientError.connectFailed("\(error)")
+        }
+        let handler = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: SMTPClientHandler.self), eventLoop: channel.eventLoop)
+        }.get()
+        do {
+            let greeting = try await expectReply(channel: channel, handler: handler)
+            guard greeting.code == 220 else { throw SMTPClientError.refused(stage: "greeting", reply: greeting) }
+            var extensions = try await ehlo(channel: channel, handler: handler, hostname: options.localHostname)
+            var tlsProtocol: String?
+            if let tlsContext = options.tlsContext {
+                if extensions.startTLS {
+                    let reply = try await send(["STARTTLS\r\n"], channel: channel, handler: handler).first!
+                    guard reply.code == 220 else { throw SMTPClientError.tlsFailed("STARTTLS refused: \(reply)") }
+                    tlsProtocol = try await startTLS(channel: channel, handler: handler, context: tlsContext, serverName: options.tlsServerName)
+                    extensions = try await ehlo(channel: channel, handler: handler, hostname: options.localHostname)
+                } else if options.tlsRequired {
+                    throw SMTPClientError.tlsFailed("the server does not offer STARTTLS")
+                }
+            }
+            return SMTPClientConnection(channel: channel, handler: handler, greeting: greeting,
+                                        extensions: extensions, tlsProtocol: tlsProtocol, options: options)
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+    }
+
+    /// Runs one transaction: envelope (pipelined when the server allows), body,
+    /// final reply. Returns a result per recipient; never throws for a refusal,
+    /// only records it. A broken connection defers every open recipient.
+    public func deliver(mailFrom: String, recipients: [String], parameters: [String] = [], body: ByteBuffer) async -> [SMTPRecipientResult] {
+        var transaction = SMTPClientTransaction(mailFrom: mailFrom, recipients: recipients, parameters: parameters,
+                                                pipelining: extensions.pipelining)
+        do {
+            let commands = transaction.envelopeCommands
+            var action = SMTPClientTransaction.Action.awaitMoreReplies
+            if extensions.pipelining {
+                for reply in try await Self.send(commands, channel: channel, handler: handler) {
+                    action = transaction.receive(reply)
+                }
+            } else {
+                for command in commands {
+                    action = transaction.receive(try await Self.send([command], channel: channel, handler: handler)[0])
+                    if action != .awaitMoreReplies { break }
+                }
+            }
+            if action == .sendBody {
+                var out = channel.allocator.buffer(capacity: body.readableBytes + 64)
+                SMTPClientTransaction.writeDotStuffed(body, into: &out)
+                let final = try await Self.send(raw: out, channel: channel, handler: handler, timeout: options.dataTimeout)
+                transaction.bodySent()
+                _ = transaction.receive(final)
+            }
+            if transaction.needsReset {
+                _ = try? await Self.send(["RSET\r\n"], channel: channel, handler: handler)
+            }
+        } catch {
+            transaction.connectionFailed(SMTPReply(451, EnhancedStatusCode(4, 4, 2), "\(error)"))
+            channel.close(promise: nil)
+        }
+        return transaction.results.map { $0 ?? .deferred(SMTPReply(451, EnhancedStatusCode(4, 4, 2), "no reply")) }
+    }
+
+    /// True while the TCP connection is open.
+    public var isActive: Bool { channel.isActive }
+
+    /// Says QUIT (waiting briefly for 221) and closes.
+    public func quit() async {
+        _ = try? await Self.send(["QUIT\r\n"], channel: channel, handler: handler)
+        try? await channel.close()
+    }
+
+    // MARK: - I/O helpers (everything touching the handler hops onto its loop)
+
+    private static func ehlo(channel: Channel, handler: NIOLoopBound<SMTPClientHandler>, hostname: String) async throws -> SMTPServerExtensions {
+        let reply = try await send(["EHLO \(hostname)\r\n"], channel: channel, handler: handler)[0]
+        if reply.isPositiveCompletion { return SMTPServerExtensions(ehloReply: reply) }
+        let helo = try await send(["HELO \(hostname)\r\n"], channel: channel, handler: handler)[0]
+        guard helo.isPositiveCompletion else { throw SMTPClientError.refused(stage: "HELO", reply: helo) }
+        return SMTPServerExtensions()
+    }
+
+    private static func expectReply(channel: Channel, handler: NIOLoopBound<SMTPClientHandler>) async throws -> SMTPReply {
+        try await channel.eventLoop.flatSubmit {
+            handler.value.expectReplies(1, timeout: nil)[0]
+        }.get()
+    }
+
+    static func send(_ commands: [String], channel: Channel, handler: NIOLoopBound<SMTPClientHandler>) async throws -> [SMTPReply] {
+        let futures = try await channel.eventLoop.submit {
+            var buffer = channel.allocator.buffer(capacity: commands.reduce(0) { $0 + $1.utf8.count })
+            for command in commands { buffer.writeString(command) }
+            let futures = handler.value.expectReplies(commands.count, timeout: nil)
+            channel.writeAndFlush(buffer, promise: nil)
+            return futures
+        }.get()
+        var replies: [SMTPReply] = []
+        replies.reserveCapacity(futures.count)
+        for future in futures { replies.append(try await future.get()) }
+        return replies
+    }
+
+    static func send(raw: ByteBuffer, channel: Channel, handler: NIOLoopBound<SMTPClientHandler>, timeout: TimeAmount) async throws -> SMTPReply {
+        try await channel.eventLoop.flatSubmit {
+            let future = handler.value.expectReplies(1, timeout: timeout)[0]
+            channel.writeAndFlush(raw, promise: nil)
+            return future
+        }.get()
+    }
+
+    private static func startTLS(channel: Channel, handler: NIOLoopBound<SMTPClientHandler>, context: NIOSSLContext, serverName: String?) async throws -> String {
+        try await channel.eventLoop.flatSubmit {
+            do {
+                let ssl = try NIOSSLClientHandler(context: context, serverHostname: serverName)
+                let done = handler.value.expectHandshake()
+                try channel.pipeline.syncOperations.addHandler(ssl, position: .first)
+                return done
+            } catch {
+                return channel.eventLoop.makeFailedFuture(SMTPClientError.tlsFailed("\(error)"))
+            }
+        }.get()
+    }
+}
+
+/// The thin NIO side of the client: parses replies and completes the oldest
+/// waiting promise with each; a deadline per outstanding reply.
+final class SMTPClientHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private var parser = SMTPClientReplyParser()
+    private var waiting = CircularBuffer<EventLoopPromise<SMTPReply>>()
+    private var handshake: EventLoopPromise<String>?
+    private var buffer: ByteBuffer?
+    private var context: ChannelHandlerContext?
+    private var timer: Scheduled<Void>?
+    private let replyTimeout: TimeAmount
+    private var pendingTimeout: TimeAmount?
+
+    init(replyTimeout: TimeAmount) {
+        self.replyTimeout = replyTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func expectReplies(_ count: Int, timeout: TimeAmount?) -> [EventLoopFuture<SMTPReply>] {
+        guard let context else { return [] }
+        var futures: [EventLoopFuture<SMTPReply>] = []
+        for _ in 0..<count {
+            let promise = context.eventLoop.makePromise(of: SMTPReply.self)
+            if !context.channel.isActive {
+                promise.fail(SMTPClientError.connectionClosed)
+            } else {
+                waiting.append(promise)
+            }
+            futures.append(promise.futureResult)
+        }
+        pendingTimeout = timeout
+        armTimer()
+        return futures
+    }
+
+    func expectHandshake() -> EventLoopFuture<String> {
+        let promise = context!.eventLoop.makePromise(of: String.self)
+        handshake = promise
+        return promise.futureResult
+    }
+
+    private func armTimer() {
+        timer?.cancel()
+        timer = nil
+        guard !waiting.isEmpty, let context else { return }
+        let timeout = pendingTimeout ?? replyTimeout
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+            self?.failAll(SMTPClientError.timeout("command"))
+            self?.context?.close(promise: nil)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if buffer == nil { buffer = incoming } else { buffer!.writeBuffer(&incoming) }
+        do {
+            let replies = try parser.parse(&buffer!)
+            if !replies.isEmpty {
+                for reply in replies {
+                    guard let promise = waiting.popFirst() else {
+                        throw SMTPClientReplyParser.ParseError.malformed("unexpected reply \(reply)")
+                    }
+                    promise.succeed(reply)
+                }
+                pendingTimeout = nil
+                armTimer()
+            }
+            if buffer!.readableBytes == 0 { buffer = nil } else { buffer!.discardReadBytes() }
+        } catch {
+            failAll(SMTPClientError.protocolError("\(error)"))
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
+            var description = "TLS"
+            if let ssl = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self),
+               let version = ssl.tlsVersion {
+                description = version.mailLogName
+            }
+            handshake?.succeed(description)
+            handshake = nil
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let handshake {
+            handshake.fail(SMTPClientError.tlsFailed("\(error)"))
+            self.handshake = nil
+        }
+        failAll(SMTPClientError.protocolError("\(error)"))
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        handshake?.fail(SMTPClientError.connectionClosed)
+        handshake = nil
+        failAll(SMTPClientError.connectionClosed)
+        timer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    private func failAll(_ error: Error) {
+        while let promise = waiting.popFirst() { promise.fail(error) }
+    }
+}
+
+extension TLSVersion {
+    /// `TLSv1.3`, as mail_logs and OpenSSL print it.
+    public var mailLogName: String {
+        switch self {
+        case .tlsv1: "TLSv1"
+        case .tlsv11: "TLSv1.1"
+        case .tlsv12: "TLSv1.2"
+        case .tlsv13: "TLSv1.3"
+        }
+    }
+}

@@ -1,0 +1,169 @@
+import NIOCore
+
+/// What the next hop said about one recipient of a transaction.
+public enum SMTPRecipientResult: Sendable, Hashable {
+    /// The final reply to DATA was 2xx for an accepted recipient.
+    case delivered(SMTPReply)
+    /// 4xx at MAIL, RCPT or DATA, or the connection broke: try again later.
+    case deferred(SMTPReply)
+    /// 5xx at MAIL, RCPT or DATA: never try again, bounce to the sender.
+    case failed(SMTPReply)
+
+    public var reply: SMTPReply {
+        switch self {
+        case .delivered(let r), .deferred(let r), .failed(let r): r
+        }
+    }
+}
+
+/// One mail transaction as the client runs it (RFC 5321 §3.3), a pure state
+/// machine: it says which commands to send, takes the replies in order, and
+/// ends with a result per recipient. With PIPELINING (RFC 2920) MAIL, every
+/// RCPT and DATA go out in one write and the replies are matched in order.
+public struct SMTPClientTransaction: Sendable {
+    public enum State: Sendable, Hashable {
+        /// Waiting for the replies to MAIL, RCPT... and DATA (`pending` left).
+        case envelope
+        /// 354 received: the body must be sent now.
+        case sendingBody
+        /// Waiting for the final reply after the body.
+        case awaitingFinalReply
+        /// Finished; `results` holds one entry per recipient.
+        case done
+    }
+
+    public let mailFrom: String
+    public let recipients: [String]
+    public let pipelining: Bool
+    public private(set) var state: State = .envelope
+    public private(set) var results: [SMTPRecipientResult?]
+
+    private var mailReply: SMTPReply?
+    private var rcptReplies: [SMTPReply] = []
+    /// Whether the RSET command should follow before another transaction on this connection.
+    public private(set) var needsReset = false
+
+    public init(mailFrom: String, recipients: [String], parameters: [String] = [], pipelining: Bool) {
+        self.mailFrom = mailFrom
+        self.recipients = recipients
+        self.pipelining = pipelining
+        self.parameters = parameters
+        self.results = Array(repeating: nil, count: recipients.count)
+    }
+
+    private let parameters: [String]
+
+    /// The envelope commands, each with CRLF, in the order their replies come back.
+    public var envelopeCommands: [String] {
+        var commands = ["MAIL FROM:<\(mailFrom)>" + parameters.map { " " + $0 }.joined() + "\r\n"]
+        for recipient in recipients { commands.append("RCPT TO:<\(recipient)>\r\n") }
+        commands.append("DATA\r\n")
+        return commands
+    }
+
+    public enum Action: Sendable, Hashable {
+        /// Keep reading replies.
+        case awaitMoreReplies
+        /// Send the (dot-stuffed) body followed by `.` CRLF.
+        case sendBody
+        /// The transaction is over; read `results`.
+        case finished
+    }
+
+    /// Feeds the next reply, in order: MAIL, each RCPT, DATA, and after the body the final reply.
+    public mutating func receive(_ reply: SMTPReply) -> Action {
+        switch state {
+        case .envelope:
+            if mailReply == nil {
+                mailReply = reply
+                return .awaitMoreReplies
+            }
+            if rcptReplies.count < recipients.count {
+                rcptReplies.append(reply)
+                return .awaitMoreReplies
+            }
+            return dataReply(reply)
+        case .awaitingFinalReply:
+            for index in results.indices where results[index] == nil {
+                results[index] = Self.classify(reply, success: .delivered(reply))
+            }
+            if !reply.isPositiveCompletion { needsReset = true }
+            state = .done
+            return .finished
+        case .sendingBody, .done:
+            return .finished
+        }
+    }
+
+    /// The body was written; the next reply is the final one.
+    public mutating func bodySent() {
+        if state == .sendingBody { state = .awaitingFinalReply }
+    }
+
+    /// The connection broke or timed out: every open recipient is deferred with this reply.
+    public mutating func connectionFailed(_ reply: SMTPReply) {
+        for index in results.indices where results[index] == nil { results[index] = .deferred(reply) }
+        state = .done
+    }
+
+    private mutating func dataReply(_ reply: SMTPReply) -> Action {
+        guard let mailReply else { return .finished }
+        if !mailReply.isPositiveCompletion {
+            for index in results.indices { results[index] = Self.classify(mailReply, success: .deferred(mailReply)) }
+            needsReset = true
+            state = .done
+            return .finished
+        }
+        var anyAccepted = false
+        for (index, rcpt) in rcptReplies.enumerated() {
+            if rcpt.isPositiveCompletion { anyAccepted = true } else { results[index] = Self.classify(rcpt, success: .deferred(rcpt)) }
+        }
+        guard anyAccepted else {
+            needsReset = true
+            state = .done
+            return .finished
+        }
+        if reply.isPositiveIntermediate {
+            state = .sendingBody
+            return .sendBody
+        }
+        for index in results.indices where results[index] == nil {
+            results[index] = Self.classify(reply, success: .deferred(reply))
+        }
+        needsReset = true
+        state = .done
+        return .finished
+    }
+
+    private static func classify(_ reply: SMTPReply, success: SMTPRecipientResult) -> SMTPRecipientResult {
+        if reply.isPositiveCompletion { return success }
+        if reply.isPermanentFailure { return .failed(reply) }
+        return .deferred(reply)
+    }
+
+    /// Appends `body` to `out` dot-stuffed (RFC 5321 §4.5.2), ending with CRLF `.` CRLF.
+    /// The body must already use CRLF line ends; a missing final CRLF is added.
+    public static func writeDotStuffed(_ body: ByteBuffer, into out: inout ByteBuffer) {
+        out.reserveCapacity(minimumWritableBytes: body.readableBytes + body.readableBytes / 64 + 5)
+        body.withUnsafeReadableBytes { raw in
+            var lineStart = 0
+            var index = 0
+            let count = raw.count
+            while index < count {
+                if index == lineStart && raw[index] == UInt8(ascii: ".") {
+                    out.writeInteger(UInt8(ascii: "."))
+                }
+                if raw[index] == UInt8(ascii: "\n") {
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[lineStart...index]))
+                    lineStart = index + 1
+                }
+                index += 1
+            }
+            if lineStart < count {
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[lineStart..<count]))
+                out.writeStaticString("\r\n")
+            }
+        }
+        out.writeStaticString(".\r\n")
+    }
+}

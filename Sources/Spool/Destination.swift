@@ -1,0 +1,64 @@
+/// A next hop that a delivery queue empties into: the smarthost, and later
+/// `the.cpq.host` and `the.cpq.release.host`.
+public struct Destination: Sendable, Hashable, Codable {
+    /// The queue name that `tophosts` shows (`smarthost`, `the.cpq.host`).
+    public var name: String
+    public var host: String
+    public var port: Int
+    /// Concurrent connections the queue keeps open to this host.
+    public var maxConnections: Int
+
+    public init(name: String, host: String, port: Int, maxConnections: Int) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.maxConnections = maxConnections
+    }
+}
+
+/// When to try a deferred recipient again: exponential backoff from
+/// `initial` seconds, doubling, capped at `maximum`.
+public struct RetrySchedule: Sendable, Hashable, Codable {
+    public var initial: Double
+    public var maximum: Double
+    public var factor: Double
+
+    public init(initial: Double = 60, maximum: Double = 3600, factor: Double = 2) {
+        self.initial = initial
+        self.maximum = maximum
+        self.factor = factor
+    }
+
+    /// Seconds to wait after the `attempt`-th failed attempt (1-based).
+    public func delay(afterAttempt attempt: Int) -> Double {
+        guard attempt > 1 else { return initial }
+        var delay = initial
+        for _ in 1..<min(attempt, 64) {
+            delay *= factor
+            if delay >= maximum { return maximum }
+        }
+        return min(delay, maximum)
+    }
+}
+
+/// How a delivery queue behaves; one per queue.
+public struct DeliveryPolicy: Sendable, Hashable {
+    /// Our name in EHLO and in DSNs.
+    public var localHostname: String
+    public var retry: RetrySchedule
+    /// Seconds a message may wait in the queue before it bounces as expired.
+    public var maxQueueLifetime: Double
+    /// Consecutive connection failures after which the host is marked down.
+    public var hostDownAfterFailures: Int
+    /// Seconds an unused outbound connection stays open.
+    public var idleConnectionTimeout: Double
+
+    public init(localHostname: String, retry: RetrySchedule = RetrySchedule(), maxQueueLifetime: Double = 3 * 86400,
+                hostDownAfterFailures: Int = 3, idleConnectionTimeout: Double = 10) {
+        self.localHostname = localHostname
+        self.retry = retry
+        self.maxQueueLifetime = maxQueueLifetime
+        self.hostDownAfterFailures = hostDownAfterFailures
+        self.idleConnectionTimeout = idleConnectionTimeout
+    }
+}

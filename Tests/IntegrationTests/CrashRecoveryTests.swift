@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+
+/// Kill -9 of the gateway in the middle of heavy traffic: everything that got
+/// a 250 is delivered after the restart, and nothing is delivered twice.
+@Suite(.serialized)
+struct CrashRecoveryTests {
+    /// A Python smtplib client that records every MID the gateway acknowledged
+    /// with 250 ("ACK <mid>" lines) and keeps retrying through the crash.
+    static let ackingClient = #"""
+import smtplib, sys, threading, time
+port, total, threads = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+lock = threading.Lock()
+sent = [0]
+deadline = time.time() + 240
+def worker(n):
+    while time.time() < deadline:
+        with lock:
+            if sent[0] >= total: return
+        try:
+            s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+            s.ehlo("acker.test")
+            while time.time() < deadline:
+                with lock:
+                    if sent[0] >= total: break
+                    sent[0] += 1; seq = sent[0]
+                code, _ = s.mail("acker@sender.example")
+                if code != 250:
+                    with lock: sent[0] -= 1
+                    break
+                s.rcpt("acked@rcpt.example")
+                body = "Subject: acked %d\r\n\r\n%s\r\n" % (seq, "x" * 2000)
+                code, resp = s.data(body)
+                if code == 250:
+                    print("ACK", resp.decode().split("MID")[-1].strip(), flush=True)
+                else:
+                    with lock: sent[0] -= 1
+            s.quit()
+        except Exception as e:
+            with lock: sent[0] = max(0, sent[0] - 1)
+            time.sleep(0.1)
+ts = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print("DONE", flush=True)
+"""#
+
+    @Test("kill -9 while smtp-source and smtplib are sending: every acknowledged message delivered once after restart")
+    func killNineDuringLoad() throws {
+        let smarthostPort = Harness.freePort()  // no sink yet: nothing leaves before the crash
+        let gateway = try GatewayInstance(smarthostPort: smarthostPort)
+        try gateway.start()
+        defer { gateway.stop() }
+
+        let ackLog = gateway.home + "/acks.log"
+        let acker = try Background(try Harness.tool("python3"), ["-c", Self.ackingClient, "\(gateway.port)", "300", "4"], logPath: ackLog)
+        let source = try Background(try Harness.tool("smtp-source"),
+            ["-s", "10", "-m", "2000", "-l", "8192", "-f", "load@sender.example", "-t", "sink@rcpt.example", "127.0.0.1:\(gateway.port)"],
+            logPath: gateway.home + "/smtp-source.log")
+        defer { acker.stop(); source.stop() }
+
+        try Harness.waitUntil("100 messages accepted before the crash", seconds: 120) {
+            gateway.mailLogs.components(separatedBy: " ready ").count > 100
+        }
+        gateway.kill9()
+        let acksBeforeCrash = acker.output.components(separatedBy: "ACK ").count - 1
+        #expect(acksBeforeCrash > 0, "the smtplib client had no 250 before the crash: \(acker.output)")
+
+        try gateway.start()
+        try Harness.waitUntil("the smtplib client to finish", seconds: 240) { !acker.process.isRunning }
+        source.stop()
+        let acked = acker.output.split(separator: "\n").filter { $0.hasPrefix("ACK ") }.compactMap { Int($0.dropFirst(4)) }
+        #expect(acked.count == 300, "the client should get all 300 messages through across the restart: \(acker.output.suffix(500))")
+
+        // Now the smarthost appears: everything in the spool must arrive once.
+        let sink = try SMTPSink(port: smarthostPort)
+        defer { sink.stop() }
+        try Harness.waitUntil("every acknowledged MID at smtp-sink", seconds: 180) {
+            Set(sink.deliveredMIDs).isSuperset(of: acked)
+        }
+        try Harness.waitUntil("the delivery queue to drain", seconds: 180) {
+            let logs = gateway.mailLogs
+            let ready = logs.components(separatedBy: " ready ").count - 1
+            return sink.deliveredMIDs.count >= ready
+        }
+        let delivered = sink.deliveredMIDs
+        #expect(Set(delivered).count == delivered.count, "a message was delivered twice")
+        #expect(Set(delivered).isSuperset(of: acked), "acknowledged messages were lost")
+        #expect(gateway.mailLogs.contains("message(s) recovered from the spool"))
+    }
+}
+

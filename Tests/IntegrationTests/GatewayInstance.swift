@@ -1,0 +1,92 @@
+import Foundation
+
+/// A real `lazaret gateway` process with its own home directory, an SMTP
+/// listener on an ephemeral port, and the smarthost pointed at `smarthostPort`.
+final class GatewayInstance {
+    let home: String
+    let port: Int
+    let smarthostPort: Int
+    private(set) var process: Background?
+    private var restarts = 0
+
+    static let relayLoopbackHAT = """
+        $RELAYED
+          RELAY {}
+        $BLOCKED
+          REJECT {}
+        RELAYLIST:
+          127.0.0.0/8
+            $RELAYED (loopback relays)
+        ALL
+          $BLOCKED (Everyone else)
+        """
+
+    init(smarthostPort: Int, hat: String = GatewayInstance.relayLoopbackHAT, rat: String = "ALL ACCEPT",
+         delivery: String = "", tls: Bool = true) throws {
+        home = try Harness.makeTempDirectory("gw")
+        port = Harness.freePort()
+        self.smarthostPort = smarthostPort
+        let indentedHAT = hat.split(separator: "\n", omittingEmptySubsequences: false).map { "      " + $0 }.joined(separator: "\n")
+        let indentedRAT = rat.split(separator: "\n", omittingEmptySubsequences: false).map { "      " + $0 }.joined(separator: "\n")
+        let yaml = """
+            hostname: gw.test.lazaret
+            interfaces:
+              - name: Management
+                address: 127.0.0.1
+            listeners:
+              - name: IncomingMail
+                protocol: smtp
+                interface: Management
+                port: \(port)
+                type: private
+                max_connections: 200
+            \(tls ? "    tls: {certificate: tls/cert.pem, key: tls/key.pem}" : "")
+                hat: |
+            \(indentedHAT)
+                rat: |
+            \(indentedRAT)
+            destinations:
+              - name: smarthost
+                host: 127.0.0.1
+                port: \(smarthostPort)
+                max_connections: 10
+            delivery:
+              default_destination: smarthost
+              retry_initial_s: 1
+              retry_max_s: 2
+              host_down_after_failures: 3
+            \(delivery)
+            spool:
+              directory: spool
+              fsync: true
+            logs:
+              mail_logs: logs/mail_logs
+            """
+        try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    var configPath: String { home + "/lazaret.yaml" }
+    var mailLogs: String { (try? String(contentsOfFile: home + "/logs/mail_logs", encoding: .utf8)) ?? "" }
+
+    /// Starts the gateway and waits until its listener answers.
+    func start() throws {
+        restarts += 1
+        let background = try Background(try Harness.lazaretBinary, ["gateway", "--config", configPath],
+                                        logPath: home + "/stdout-\(restarts).log")
+        process = background
+        try Harness.waitUntil("the gateway listener on port \(port) (output: \(background.output))", seconds: 90) {
+            if !background.process.isRunning {
+                throw Harness.Failure("lazaret gateway exited: \(background.output)")
+            }
+            return Harness.isListening(port)
+        }
+    }
+
+    func kill9() { process?.kill9() }
+    func stop() { process?.stop() }
+
+    deinit {
+        process?.stop()
+        try? FileManager.default.removeItem(atPath: home)
+    }
+}
