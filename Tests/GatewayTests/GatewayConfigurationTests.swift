@@ -117,6 +117,7 @@ import Testing
         #expect(config.delivery.retryMaxSeconds == 3600)
         #expect(config.spool.fsync)
         #expect(try GatewayConfiguration.parse(yaml: "", home: "/h") == GatewayConfiguration.defaults(home: "/h"))
+        #expect(try GatewayConfiguration.parse(yaml: "# nothing yet\n", home: "/h") == GatewayConfiguration.defaults(home: "/h"))
     }
 
     static func problems(_ yaml: String) -> [String] {

@@ -51,12 +51,15 @@ extension KeyedDecodingContainer {
     }
 }
 
-extension GatewayConfiguration: Encodable {
+extension GatewayConfiguration: Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case hostname, interfaces, listeners, destinations, delivery, spool, logs
     }
 
-    init(from decoder: any Decoder, home: String) throws {
+    /// Decodes the file; `home` comes from `userInfo[.gatewayHome]`. Does not
+    /// validate: `parse(yaml:home:)` and `load(path:)` do.
+    public init(from decoder: any Decoder) throws {
+        let home = decoder.userInfo[.gatewayHome] as? String ?? "."
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let defaults = GatewayConfiguration.defaults(home: home)
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -94,6 +97,12 @@ extension GatewayConfiguration.Interface: Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(name: try container.decode(String.self, forKey: .name), address: try container.decode(String.self, forKey: .address))
     }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(address, forKey: .address)
+    }
 }
 
 extension GatewayConfiguration.TLSFiles: Codable {
@@ -105,6 +114,12 @@ extension GatewayConfiguration.TLSFiles: Codable {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(certificate: try container.decode(String.self, forKey: .certificate), key: try container.decode(String.self, forKey: .key))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(certificate, forKey: .certificate)
+        try container.encode(key, forKey: .key)
     }
 }
 
@@ -200,6 +215,15 @@ extension GatewayConfiguration.Delivery: Codable {
             hostDownAfterFailures: try container.value(.hostDownAfterFailures, default: defaults.hostDownAfterFailures)
         )
     }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(defaultDestination, forKey: .defaultDestination)
+        try container.encode(maxQueueLifetimeSeconds, forKey: .maxQueueLifetimeSeconds)
+        try container.encode(retryInitialSeconds, forKey: .retryInitialSeconds)
+        try container.encode(retryMaxSeconds, forKey: .retryMaxSeconds)
+        try container.encode(hostDownAfterFailures, forKey: .hostDownAfterFailures)
+    }
 }
 
 extension GatewayConfiguration.SpoolSettings: Codable {
@@ -216,6 +240,12 @@ extension GatewayConfiguration.SpoolSettings: Codable {
             fsync: try container.value(.fsync, default: defaults.fsync)
         )
     }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(directory, forKey: .directory)
+        try container.encode(fsync, forKey: .fsync)
+    }
 }
 
 extension GatewayConfiguration.Logs: Codable {
@@ -227,5 +257,10 @@ extension GatewayConfiguration.Logs: Codable {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(mailLogs: try container.value(.mailLogs, default: GatewayConfiguration.Logs().mailLogs))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(mailLogs, forKey: .mailLogs)
     }
 }

@@ -239,13 +239,18 @@ public struct GatewayConfiguration: Hashable, Sendable {
     /// Decodes and validates YAML text.
     public static func parse(yaml text: String, home: String) throws(ConfigurationError) -> GatewayConfiguration {
         do {
-            let decoder = YAMLDecoder()
-            let file = try decoder.decode(ConfigurationFile.self, from: text.isEmpty ? "{}" : text, userInfo: [.gatewayHome: home])
-            try file.configuration.validate()
-            return file.configuration
+            // A file with nothing but comments is an empty mapping: all defaults.
+            let source = try Yams.compose(yaml: text) == nil ? "{}" : text
+            let configuration = try YAMLDecoder().decode(GatewayConfiguration.self, from: source, userInfo: [.gatewayHome: home])
+            try configuration.validate()
+            return configuration
         } catch let error as ConfigurationError {
             throw error
         } catch let error as DecodingError {
+            // Yams wraps errors thrown by init(from:) (ours name their field already).
+            if case .dataCorrupted(let context) = error, let inner = context.underlyingError as? ConfigurationError {
+                throw inner
+            }
             throw ConfigurationError(Self.describe(error))
         } catch {
             throw ConfigurationError("YAML: \(error)")
@@ -290,16 +295,7 @@ public struct GatewayConfiguration: Hashable, Sendable {
 }
 
 extension CodingUserInfoKey {
-    /// The home directory a configuration is decoded for.
-    static let gatewayHome = CodingUserInfoKey(rawValue: "lazaret.gateway.home")!
-}
-
-/// The top level of the file: `GatewayConfiguration` without `home`.
-private struct ConfigurationFile: Decodable {
-    var configuration: GatewayConfiguration
-
-    init(from decoder: any Decoder) throws {
-        let home = decoder.userInfo[.gatewayHome] as? String ?? "."
-        configuration = try GatewayConfiguration(from: decoder, home: home)
-    }
+    /// The home directory a `GatewayConfiguration` is decoded for (a `String`;
+    /// `.` when absent).
+    public static let gatewayHome = CodingUserInfoKey(rawValue: "lazaret.gateway.home")!
 }
