@@ -61,6 +61,8 @@ import Testing
         #expect(try config.listeners[0].recipientAccessTable().evaluate(recipient: "anyone@anywhere.example").action == .accept)
         #expect(config.resolvedPath(config.spool.directory) == "/var/lazaret/spool")
         #expect(config.resolvedPath("/abs/x") == "/abs/x")
+        #expect(config.interface(named: config.listeners[0].interface)?.address == "127.0.0.1")
+        #expect(config.interface(named: "nope") == nil)
     }
 
     @Test func defaultsYAMLRoundTripThroughAFile() throws {

@@ -217,6 +217,11 @@ public struct GatewayConfiguration: Hashable, Sendable {
         )
     }
 
+    /// The interface called `name`, e.g. to find the address a listener binds to.
+    public func interface(named name: String) -> Interface? {
+        interfaces.first { $0.name == name }
+    }
+
     /// `path` if absolute, else `home/path`.
     public func resolvedPath(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
