@@ -66,7 +66,7 @@ public final class Gateway: Service {
                     await routerBox.withLockedValue { $0 }?.bounce(envelope, body: body, failed)
                 })
         }
-        let router = MessageRouter(defaultDestination: delivery.defaultDestination, queues: queues,
+        let router = MessageRouter(defaultDestination: delivery.defaultDestination ?? config.destinations.first?.name ?? "smarthost", queues: queues,
                                    spool: spool, log: log, hostname: config.hostname)
         routerBox.withLockedValue { $0 = router }
 
@@ -80,12 +80,12 @@ public final class Gateway: Service {
                 let interface = config.interfaces.first { $0.name == listener.interface }!
                 let context = ListenerContext(
                     listener: listener, interfaceName: interface.name, hostname: config.hostname,
-                    hat: listener.hat, rat: listener.rat, spool: spool, log: log, rates: rates,
+                    hat: try listener.hostAccessTable(), rat: try listener.recipientAccessTable(), spool: spool, log: log, rates: rates,
                     reverseDNS: reverseDNS, router: router)
                 let serverConfiguration = SMTPServerConfiguration(
                     listenerName: listener.name, hostname: config.hostname,
                     tlsContext: try tlsContext(for: listener),
-                    greetingDelay: .milliseconds(Int64(listener.greetingDelayMs)))
+                    greetingDelay: .milliseconds(Int64(listener.greetingDelayMilliseconds)))
                 let channel = try await SMTPServer.bind(
                     host: interface.address, port: listener.port, group: group,
                     configuration: serverConfiguration, maxConnections: listener.maxConnections,
@@ -124,7 +124,7 @@ public final class Gateway: Service {
         log.info("Gateway stopped")
     }
 
-    private func tlsContext(for listener: ListenerConfiguration) throws -> NIOSSLContext? {
+    private func tlsContext(for listener: GatewayConfiguration.Listener) throws -> NIOSSLContext? {
         guard let tls = listener.tls else { return nil }
         let certificate = resolve(tls.certificate)
         let key = resolve(tls.key)

@@ -6,7 +6,7 @@ import Spool
 
 /// What every session of one listener shares: its tables, the spool, the log.
 final class ListenerContext: Sendable {
-    let listener: ListenerConfiguration
+    let listener: GatewayConfiguration.Listener
     let interfaceName: String
     let hostname: String
     let hat: HostAccessTable
@@ -17,7 +17,7 @@ final class ListenerContext: Sendable {
     let reverseDNS: ReverseDNS
     let router: MessageRouter
 
-    init(listener: ListenerConfiguration, interfaceName: String, hostname: String, hat: HostAccessTable, rat: RecipientAccessTable,
+    init(listener: GatewayConfiguration.Listener, interfaceName: String, hostname: String, hat: HostAccessTable, rat: RecipientAccessTable,
          spool: Spool, log: MailLog, rates: RateLimiter, reverseDNS: ReverseDNS, router: MessageRouter) {
         self.listener = listener
         self.interfaceName = interfaceName
@@ -61,7 +61,7 @@ final class ListenerSession: SMTPServerDelegate {
             let decision = self.context.hat.evaluate(address: info.remoteAddress, reverseDNS: dns.hostname, verified: dns.verified)
             self.decision = decision
             let group = decision.senderGroup ?? "ALL"
-            let why = decision.matchedEntry.map { " match \($0)" } ?? ""
+            let why = decision.matchedMember.map { " match \($0)" } ?? ""
             switch decision.behaviour {
             case .tcpRefuse:
                 self.log.info("ICID \(self.icid) TCPREFUSE SG \(group)\(why)")
@@ -70,16 +70,17 @@ final class ListenerSession: SMTPServerDelegate {
                 self.log.info("ICID \(self.icid) REJECT SG \(group)\(why)")
                 return .reject(decision.rejectReply)
             case .accept, .relay, .continue:
+                // (.continue never reaches here: the HAT resolves it.)
                 if let limit = decision.maxConnectionsPerIP {
-                    guard self.context.rates.acquireConnection(ip: info.remoteAddress, limit: limit) else {
+                    guard self.context.rates.acquireConnection(from: info.remoteAddress, limit: limit) else {
                         self.log.info("ICID \(self.icid) REJECT SG \(group)\(why): too many connections from \(info.remoteAddress) (limit \(limit))")
-                        return .reject(SMTPReply(421, EnhancedStatusCode(4, 7, 0), "Too many concurrent connections from your address, try again later"))
+                        return .reject(RateLimiter.connectionLimitReply)
                     }
                     self.holdsConnectionSlot = true
                 }
                 self.relay = decision.behaviour == .relay
                 self.log.info("ICID \(self.icid) \(self.relay ? "RELAY" : "ACCEPT") SG \(group)\(why)")
-                let banner = decision.bannerText ?? "ESMTP Lazaret"
+                let banner = decision.parameters.bannerText ?? "ESMTP Lazaret"
                 return .accept(decision.sessionPolicy, greeting: banner)
             }
         }
@@ -101,16 +102,17 @@ final class ListenerSession: SMTPServerDelegate {
     func rcptTo(_ recipient: String, transaction: SMTPTransaction, eventLoop: EventLoop) -> EventLoopFuture<SMTPReply> {
         let mid = self.mid ?? 0
         if !relay {
-            let verdict = context.rat.evaluate(recipient)
-            if case .reject(let reply) = verdict {
+            let verdict = context.rat.evaluate(recipient: recipient)
+            if verdict.action == .reject {
+                let reply = verdict.reply
                 log.info("MID \(mid) ICID \(icid) To: <\(recipient)> Rejected by Receiving Control (RAT)")
                 return eventLoop.makeSucceededFuture(reply)
             }
         }
         if let perHour = decision?.maxRecipientsPerHour,
-           !context.rates.allowRecipient(ip: remoteAddress, limitPerHour: perHour) {
+           !context.rates.admitRecipients(from: remoteAddress, limit: perHour) {
             log.info("MID \(mid) ICID \(icid) To: <\(recipient)> Rejected: rate limit \(perHour) recipients per hour exceeded for \(remoteAddress)")
-            return eventLoop.makeSucceededFuture(SMTPReply(452, EnhancedStatusCode(4, 2, 2), "Recipient rate limit exceeded for your address, try again later"))
+            return eventLoop.makeSucceededFuture(RateLimiter.recipientLimitReply)
         }
         log.info("MID \(mid) ICID \(icid) RID \(rids) To: <\(recipient)>")
         rids += 1
@@ -158,7 +160,7 @@ final class ListenerSession: SMTPServerDelegate {
 
     func connectionClosed(reason: String) {
         if holdsConnectionSlot {
-            context.rates.releaseConnection(ip: remoteAddress)
+            context.rates.releaseConnection(from: remoteAddress)
             holdsConnectionSlot = false
         }
         log.info("ICID \(icid) close")

@@ -57,11 +57,14 @@ public struct HostAccessDecision: Hashable, Sendable {
     public var maxConnectionsPerIP: Int?
     /// The comment of the rule that decided.
     public var comment: String?
+    /// The sender group member that matched (`127.0.0.0/8`), for mail_logs; nil for ALL.
+    public var matchedMember: SenderGroupMember?
 
     public init(
         senderGroup: String?, policyName: String?, behaviour: HostAccessBehaviour,
-        parameters: HostAccessParameters, comment: String?
+        parameters: HostAccessParameters, comment: String?, matchedMember: SenderGroupMember? = nil
     ) {
+        self.matchedMember = matchedMember
         self.senderGroup = senderGroup
         self.policyName = policyName
         self.behaviour = behaviour
@@ -154,11 +157,13 @@ public struct HostAccessTable: Hashable, Sendable {
         var remembered = HostAccessParameters()
         let named = Dictionary(policies.compactMap { policy in policy.name.map { ($0, policy) } }, uniquingKeysWith: { first, _ in first })
         for rule in rules {
+            var matched: SenderGroupMember?
             switch rule.selector {
             case .all:
                 break
             case .senderGroup(_, let members):
-                guard members.contains(where: { $0.matches(address: ip, reverseDNS: reverseDNS, verified: verified) }) else { continue }
+                guard let member = members.first(where: { $0.matches(address: ip, reverseDNS: reverseDNS, verified: verified) }) else { continue }
+                matched = member
             }
             let policy: HostAccessPolicy
             switch rule.policy {
@@ -172,7 +177,7 @@ public struct HostAccessTable: Hashable, Sendable {
             if policy.behaviour == .continue { continue }
             return HostAccessDecision(
                 senderGroup: rule.name, policyName: policy.name, behaviour: policy.behaviour,
-                parameters: remembered, comment: rule.comment
+                parameters: remembered, comment: rule.comment, matchedMember: matched
             )
         }
         return HostAccessDecision(senderGroup: nil, policyName: nil, behaviour: .reject, parameters: remembered, comment: nil)
