@@ -138,8 +138,10 @@ public struct SMTPServerFramer {
         let searchEnd = view.startIndex + min(view.count, maxCommandLineLength)
         guard let lf = view[view.startIndex..<searchEnd].firstIndex(of: UInt8(ascii: "\n")) else {
             if view.count >= maxCommandLineLength {
-                buffer = ByteBuffer()
+                // Too long already: drop what we have and skip to the LF.
+                buffer.moveReaderIndex(to: searchEnd)
                 mode = .command(discarding: true)
+                return nextCommand(discarding: true)
             }
             return nil
         }

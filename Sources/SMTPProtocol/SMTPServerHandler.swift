@@ -30,7 +30,7 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
     private var closeReason: String?
     private var closeReported = false
 
-    private var idleDeadline = NIODeadline.now()
+    private var idleDeadline = NIODeadline.uptimeNanoseconds(0)
     private var idleTimer: Scheduled<Void>?
     private var observedCommandCount = 0
     private var rateTimer: Scheduled<Void>?
@@ -49,6 +49,9 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
 
     /// Input octets buffered and not yet processed (for tests and metrics).
     public var bufferedByteCount: Int { machine.framer.bufferedByteCount }
+
+    /// Message octets kept for the message being received (for tests).
+    var messageByteCount: Int { machine.framer.messageByteCount }
 
     // MARK: - Inbound
 
@@ -87,7 +90,7 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
             let version = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.tlsVersion
             machine.tlsEstablished()
             delegate.tlsEstablished(protocolVersion: Self.name(of: version), cipher: "unknown")
-            idleDeadline = .now() + configuration.commandTimeout
+            idleDeadline = context.eventLoop.now + configuration.commandTimeout
             pump(context: context)
         }
         context.fireUserInboundEventTriggered(event)
@@ -239,7 +242,7 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
         let action = machine.greetingDue()
         perform(action, context: context)
         flushReplies(context: context)
-        idleDeadline = .now() + configuration.commandTimeout
+        idleDeadline = context.eventLoop.now + configuration.commandTimeout
     }
 
     private func encode(_ reply: SMTPReply, context: ChannelHandlerContext) -> ByteBuffer {
@@ -282,7 +285,7 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
     /// The command deadline moves on with every complete command; the timer
     /// itself is rescheduled lazily when it fires, so no per-command allocation.
     private func armIdleTimer(context: ChannelHandlerContext) {
-        idleDeadline = .now() + configuration.commandTimeout
+        idleDeadline = context.eventLoop.now + configuration.commandTimeout
         scheduleIdleTimer(context: context, at: idleDeadline)
     }
 
@@ -295,7 +298,7 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
     private func idleTimerFired(context: ChannelHandlerContext) {
         idleTimer = nil
         guard !machine.isClosed else { return }
-        let now = NIODeadline.now()
+        let now = context.eventLoop.now
         if machine.isReceivingMessage || machine.isAwaitingDelegate {
             idleDeadline = now + configuration.commandTimeout
         }
@@ -309,7 +312,7 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
     private func updateTimers(context: ChannelHandlerContext) {
         if machine.completedCommandCount != observedCommandCount {
             observedCommandCount = machine.completedCommandCount
-            idleDeadline = .now() + configuration.commandTimeout
+            idleDeadline = context.eventLoop.now + configuration.commandTimeout
         }
         if machine.isReceivingMessage, rateTimer == nil, !machine.isClosed {
             bytesInRateWindow = 0
