@@ -37,8 +37,10 @@ public enum SMTPCommand: Hashable, Sendable {
 /// A command line that could not be parsed; ``reply`` is what the server
 /// sends back (`501 5.5.4`, `555 5.5.4`, `553 5.6.7`, ...).
 public struct SMTPCommandParseError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The reply to send for the refused line.
     public var reply: SMTPReply
 
+    /// Wraps the reply to send.
     public init(_ reply: SMTPReply) {
         self.reply = reply
     }

@@ -24,7 +24,9 @@ public enum SMTPMessageDataError: Hashable, Sendable {
 /// The end of a message: its body (CRLF line ends, dot-unstuffed) or the
 /// reason it was refused.
 public enum SMTPMessageDataOutcome: Hashable, Sendable {
+    /// The message arrived whole; the body has CRLF line ends and no dot-stuffing.
     case complete(ByteBuffer)
+    /// The message was read to its end but is refused for this reason.
     case rejected(SMTPMessageDataError)
 }
 

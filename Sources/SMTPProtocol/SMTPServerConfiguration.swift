@@ -22,6 +22,7 @@ public struct SMTPServerConfiguration: Sendable {
     /// Wait this long before the greeting; a client that talks first is dropped (RFC 5321 §4.3.1).
     public var greetingDelay: TimeAmount
 
+    /// A configuration with the ``SMTPDefaults`` limits unless given.
     public init(
         listenerName: String,
         hostname: String,

@@ -48,6 +48,7 @@ public struct SMTPServerFramer {
     private var mode: Mode = .command(discarding: false)
     private var message: SMTPMessageAccumulator?
 
+    /// A framer in command mode with the RFC 5321 §4.5.3.1 limits unless given.
     public init(
         maxCommandLineLength: Int = SMTPDefaults.maxCommandLineLength,
         maxTextLineLength: Int = SMTPDefaults.maxTextLineLength

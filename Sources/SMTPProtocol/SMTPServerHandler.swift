@@ -37,6 +37,7 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
     private var bytesInRateWindow = 0
     private var greetingTimer: Scheduled<Void>?
 
+    /// A handler for one connection; `delegate` is used by this connection only.
     public init(configuration: SMTPServerConfiguration, delegate: any SMTPServerDelegate) {
         self.configuration = configuration
         self.delegate = delegate

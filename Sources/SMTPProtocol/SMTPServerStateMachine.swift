@@ -18,6 +18,7 @@ public struct SMTPServerStateMachine {
         /// More bad commands than this ends the session with `421 4.7.0`.
         public var maxBadCommands: Int
 
+        /// The listener facts; see the properties.
         public init(hostname: String, tlsAvailable: Bool, maxBadCommands: Int = SMTPDefaults.maxBadCommands) {
             self.hostname = hostname
             self.tlsAvailable = tlsAvailable
@@ -85,6 +86,7 @@ public struct SMTPServerStateMachine {
     private var transactionUsesChunking = false
     private var pendingChunkReply: SMTPReply?
 
+    /// A machine for a new connection; call ``connectionOpened()`` next.
     public init(configuration: Configuration, framer: SMTPServerFramer = SMTPServerFramer()) {
         self.configuration = configuration
         self.framer = framer

@@ -140,6 +140,20 @@ import Testing
         #expect(got == [.chunk(octets: 20, last: true, outcome: .rejected(.tooLarge)), .command(ByteBuffer(string: "NOOP"))])
     }
 
+    @Test func eventsDoNotDependOnHowTheInputIsSplit() {
+        let input = Array("l1\r\n..x\r\na\nb\r\n\r\r\n.\r\nNOOP\r\n".utf8)
+        var whole = dataFramer()
+        let expected = events([String(decoding: input, as: UTF8.self)], framer: &whole)
+        #expect(expected == [.messageData(.rejected(.bareLineEnding)), .command(ByteBuffer(string: "NOOP"))])
+        for first in 0...input.count {
+            for second in first...input.count {
+                var framer = dataFramer()
+                let pieces = [input[..<first], input[first..<second], input[second...]].map { String(decoding: $0, as: UTF8.self) }
+                #expect(events(pieces, framer: &framer) == expected, "split at \(first), \(second)")
+            }
+        }
+    }
+
     @Test func discardedChunkIsConsumed() {
         var framer = SMTPServerFramer()
         framer.beginChunk(size: 4, last: false, maxMessageSize: 10, discard: true)
