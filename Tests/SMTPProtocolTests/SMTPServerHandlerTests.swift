@@ -49,6 +49,30 @@ import Testing
         #expect(!transaction.tls)
     }
 
+    @Test func pipelinedCommandsWaitForTheDelegate() throws {
+        let delegate = RecordingDelegate()
+        delegate.holdMail = true
+        let server = try EmbeddedSMTPServer(delegate: delegate)
+        try server.send("EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nNOOP\r\n")
+        #expect(try server.replies() == ["220 mx.test ESMTP Lazaret"], "EHLO reply waits in the batch, nothing after MAIL runs")
+        #expect(delegate.recipients.isEmpty)
+        #expect(server.handler.bufferedByteCount > 0)
+        let promise = try #require(delegate.heldMail)
+        promise.succeed(SMTPReply(250, .init(2, 1, 0), "Later"))
+        #expect(try server.replies() == ["250 HELP", "250 2.1.0 Later", "250 2.1.5 Recipient ok", "250 2.0.0 Ok"])
+        #expect(delegate.recipients == ["c@d.example"])
+    }
+
+    @Test func refusedSenderLeavesNoTransaction() throws {
+        let delegate = RecordingDelegate()
+        delegate.mailReply = SMTPReply(550, .init(5, 7, 1), "Sender refused")
+        let server = try EmbeddedSMTPServer(delegate: delegate)
+        _ = try server.output()
+        try server.send("EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n")
+        #expect(try server.replies() == ["250 HELP", "550 5.7.1 Sender refused", "503 5.5.1 Error: need MAIL command"])
+        #expect(delegate.recipients.isEmpty)
+    }
+
     @Test(arguments: [
         "line\nbare LF\r\n",
         "a\n.\r\nstill data\r\n",

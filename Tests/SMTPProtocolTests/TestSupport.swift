@@ -12,6 +12,9 @@ final class RecordingDelegate: SMTPServerDelegate {
     var rcptReply = SMTPReply(250, .init(2, 1, 5), "Recipient ok")
     var messageReply = SMTPReply(250, .init(2, 0, 0), "Ok: queued")
     var failMessages = false
+    /// When set, MAIL FROM is answered only when the test completes `heldMail`.
+    var holdMail = false
+    var heldMail: EventLoopPromise<SMTPReply>?
 
     var infos: [SMTPConnectionInfo] = []
     var mailFroms: [SMTPTransaction] = []
@@ -38,6 +41,11 @@ final class RecordingDelegate: SMTPServerDelegate {
 
     func mailFrom(_ transaction: SMTPTransaction, eventLoop: any EventLoop) -> EventLoopFuture<SMTPReply> {
         mailFroms.append(transaction)
+        if holdMail {
+            let promise = eventLoop.makePromise(of: SMTPReply.self)
+            heldMail = promise
+            return promise.futureResult
+        }
         return eventLoop.makeSucceededFuture(mailReply)
     }
 
