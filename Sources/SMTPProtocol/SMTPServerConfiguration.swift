@@ -1,0 +1,45 @@
+import NIOCore
+import NIOSSL
+
+/// How an ``SMTPServerHandler`` runs its sessions: names, TLS and time limits.
+/// Per-connection limits (size, recipients, TLS mode) come from the delegate's
+/// ``SMTPConnectionDecision`` instead.
+public struct SMTPServerConfiguration: Sendable {
+    /// Listener name handed to the delegate in ``SMTPConnectionInfo``.
+    public var listenerName: String
+    /// Our host name in the greeting, EHLO and `421` replies (RFC 5321 §4.1.3).
+    public var hostname: String
+    /// The server context for STARTTLS (RFC 3207); nil means STARTTLS is never offered.
+    public var tlsContext: NIOSSLContext?
+    /// More bad commands than this in one session gets `421 4.7.0` and a close.
+    public var maxBadCommands: Int
+    /// Time a client may take to complete one command (RFC 5321 §4.5.3.2.7).
+    public var commandTimeout: TimeAmount
+    /// Minimum octets per second while receiving DATA or BDAT, averaged over ``dataRateWindow``.
+    public var minimumDataRate: Int
+    /// Window over which ``minimumDataRate`` is measured.
+    public var dataRateWindow: TimeAmount
+    /// Wait this long before the greeting; a client that talks first is dropped (RFC 5321 §4.3.1).
+    public var greetingDelay: TimeAmount
+
+    /// A configuration with the ``SMTPDefaults`` limits unless given.
+    public init(
+        listenerName: String,
+        hostname: String,
+        tlsContext: NIOSSLContext? = nil,
+        maxBadCommands: Int = SMTPDefaults.maxBadCommands,
+        commandTimeout: TimeAmount = .seconds(SMTPDefaults.commandTimeoutSeconds),
+        minimumDataRate: Int = SMTPDefaults.minimumDataRate,
+        dataRateWindow: TimeAmount = .seconds(SMTPDefaults.dataRateWindowSeconds),
+        greetingDelay: TimeAmount = .zero
+    ) {
+        self.listenerName = listenerName
+        self.hostname = hostname
+        self.tlsContext = tlsContext
+        self.maxBadCommands = maxBadCommands
+        self.commandTimeout = commandTimeout
+        self.minimumDataRate = minimumDataRate
+        self.dataRateWindow = dataRateWindow
+        self.greetingDelay = greetingDelay
+    }
+}

@@ -1,0 +1,353 @@
+import NIOCore
+import NIOSSL
+import NIOTLS
+
+/// The NIO side of one SMTP server connection: it feeds bytes, delegate
+/// answers, TLS and timer events into an ``SMTPServerStateMachine`` and
+/// carries out the actions that come back. One handler (and one delegate)
+/// per connection; not Sendable, it stays on its channel's event loop.
+///
+/// Add it as the only handler of an accepted channel (see
+/// ``SMTPServer/bind(host:port:group:configuration:maxConnections:backlog:makeDelegate:)``).
+/// STARTTLS inserts a `NIOSSLServerHandler` in front of it.
+///
+/// Replies to pipelined commands (RFC 2920) are written in order and flushed
+/// once the input buffer is drained. While the delegate decides on MAIL, RCPT
+/// or a message, the handler stops reading from the socket.
+public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    private let configuration: SMTPServerConfiguration
+    private let delegate: any SMTPServerDelegate
+    private var machine: SMTPServerStateMachine
+
+    private var isPumping = false
+    private var hasUnflushedWrites = false
+    private var isReadHeld = false
+    private var closeReason: String?
+    private var closeReported = false
+
+    private var idleDeadline = NIODeadline.uptimeNanoseconds(0)
+    private var idleTimer: Scheduled<Void>?
+    private var observedCommandCount = 0
+    private var rateTimer: Scheduled<Void>?
+    private var bytesInRateWindow = 0
+    private var greetingTimer: Scheduled<Void>?
+
+    /// A handler for one connection; `delegate` is used by this connection only.
+    public init(configuration: SMTPServerConfiguration, delegate: any SMTPServerDelegate) {
+        self.configuration = configuration
+        self.delegate = delegate
+        self.machine = SMTPServerStateMachine(configuration: .init(
+            hostname: configuration.hostname,
+            tlsAvailable: configuration.tlsContext != nil,
+            maxBadCommands: configuration.maxBadCommands
+        ))
+    }
+
+    /// Input octets buffered and not yet processed (for tests and metrics).
+    public var bufferedByteCount: Int { machine.framer.bufferedByteCount }
+
+    /// Message octets kept for the message being received (for tests).
+    var messageByteCount: Int { machine.framer.messageByteCount }
+
+    // MARK: - Inbound
+
+    public func channelActive(context: ChannelHandlerContext) {
+        let info = SMTPConnectionInfo(
+            listenerName: configuration.listenerName,
+            remoteAddress: context.channel.remoteAddress?.ipAddress ?? "unknown",
+            remotePort: context.channel.remoteAddress?.port ?? 0,
+            localAddress: context.channel.localAddress?.ipAddress ?? "unknown",
+            localPort: context.channel.localAddress?.port ?? 0
+        )
+        machine.connectionOpened()
+        armIdleTimer(context: context)
+        delegate.connectionOpened(info, eventLoop: context.eventLoop)
+            .hop(to: context.eventLoop)
+            .assumeIsolated()
+            .whenComplete { result in
+                self.perform(self.machine.connectionDecision(result), context: context)
+                self.pump(context: context)
+            }
+        context.fireChannelActive()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        bytesInRateWindow += bytes.readableBytes
+        if let action = machine.receivedBytes(bytes) {
+            perform(action, context: context)
+            return
+        }
+        pump(context: context)
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
+            let version = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.tlsVersion
+            machine.tlsEstablished()
+            delegate.tlsEstablished(protocolVersion: Self.name(of: version), cipher: "unknown")
+            idleDeadline = context.eventLoop.now + configuration.commandTimeout
+            pump(context: context)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        cancelTimers()
+        if let open = machine.connectionClosed() {
+            delegate.transactionAborted(open)
+        }
+        reportClosed(closeReason ?? "connection lost")
+        context.fireChannelInactive()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if closeReason == nil {
+            closeReason = error is NIOSSLError || error is BoringSSLError ? "TLS failed: \(error)" : "error: \(error)"
+        }
+        context.close(promise: nil)
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        cancelTimers()
+    }
+
+    // MARK: - Outbound
+
+    public func read(context: ChannelHandlerContext) {
+        if machine.shouldPauseReading {
+            isReadHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: - Driving the state machine
+
+    private func pump(context: ChannelHandlerContext) {
+        guard !isPumping else { return }
+        isPumping = true
+        defer { isPumping = false }
+        while true {
+            let action = machine.nextAction()
+            switch action {
+            case .wait:
+                updateTimers(context: context)
+                return
+            case .readMore:
+                perform(action, context: context)
+                updateTimers(context: context)
+                return
+            default:
+                perform(action, context: context)
+            }
+        }
+    }
+
+    private func perform(_ action: SMTPServerStateMachine.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .wait:
+            break
+
+        case .readMore:
+            flushReplies(context: context)
+            if isReadHeld {
+                isReadHeld = false
+                context.read()
+            }
+
+        case .scheduleGreeting:
+            if configuration.greetingDelay <= .zero {
+                sendGreeting(context: context)
+            } else {
+                greetingTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.greetingDelay) {
+                    self.greetingTimer = nil
+                    self.sendGreeting(context: context)
+                    self.pump(context: context)
+                }
+            }
+
+        case .send(let reply):
+            write(reply, context: context)
+
+        case .sendAndAbortTransaction(let reply, let transaction):
+            delegate.transactionAborted(transaction)
+            write(reply, context: context)
+
+        case .askMailFrom(let transaction):
+            delegate.mailFrom(transaction, eventLoop: context.eventLoop)
+                .hop(to: context.eventLoop)
+                .assumeIsolated()
+                .whenComplete { result in
+                    self.perform(self.machine.mailFromAnswered(result), context: context)
+                    self.pump(context: context)
+                }
+
+        case .askRcptTo(let recipient, let transaction):
+            delegate.rcptTo(recipient, transaction: transaction, eventLoop: context.eventLoop)
+                .hop(to: context.eventLoop)
+                .assumeIsolated()
+                .whenComplete { result in
+                    self.perform(self.machine.rcptToAnswered(result), context: context)
+                    self.pump(context: context)
+                }
+
+        case .askMessage(let transaction, let body):
+            delegate.messageReceived(transaction, body: body, eventLoop: context.eventLoop)
+                .hop(to: context.eventLoop)
+                .assumeIsolated()
+                .whenComplete { result in
+                    self.perform(self.machine.messageAnswered(result), context: context)
+                    self.pump(context: context)
+                }
+
+        case .startTLS(let reply):
+            write(reply, context: context)
+            flushReplies(context: context)
+            guard let tlsContext = configuration.tlsContext else {
+                closeReason = "TLS failed: no TLS context"
+                context.close(promise: nil)
+                return
+            }
+            // Added synchronously, before any further read is delivered: every
+            // byte after the 220 goes through TLS (RFC 3207 §4.2).
+            do {
+                try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext), position: .first)
+            } catch {
+                closeReason = "TLS failed: \(error)"
+                context.close(promise: nil)
+            }
+
+        case .close(let reply, let reason, let transaction):
+            cancelTimers()
+            if let transaction { delegate.transactionAborted(transaction) }
+            if closeReason == nil { closeReason = reason }
+            if let reply {
+                hasUnflushedWrites = false
+                context.writeAndFlush(wrapOutboundOut(encode(reply, context: context)))
+                    .assumeIsolated()
+                    .whenComplete { _ in context.close(promise: nil) }
+            } else {
+                flushReplies(context: context)
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    private func sendGreeting(context: ChannelHandlerContext) {
+        let action = machine.greetingDue()
+        perform(action, context: context)
+        flushReplies(context: context)
+        idleDeadline = context.eventLoop.now + configuration.commandTimeout
+    }
+
+    private func encode(_ reply: SMTPReply, context: ChannelHandlerContext) -> ByteBuffer {
+        let wire = reply.wireFormat
+        var buffer = context.channel.allocator.buffer(capacity: wire.utf8.count)
+        buffer.writeString(wire)
+        return buffer
+    }
+
+    private func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(encode(reply, context: context)), promise: nil)
+        hasUnflushedWrites = true
+    }
+
+    private func flushReplies(context: ChannelHandlerContext) {
+        if hasUnflushedWrites {
+            hasUnflushedWrites = false
+            context.flush()
+        }
+    }
+
+    private func reportClosed(_ reason: String) {
+        guard !closeReported else { return }
+        closeReported = true
+        delegate.connectionClosed(reason: reason)
+    }
+
+    private static func name(of version: TLSVersion?) -> String {
+        switch version {
+        case .tlsv1: "TLSv1"
+        case .tlsv11: "TLSv1.1"
+        case .tlsv12: "TLSv1.2"
+        case .tlsv13: "TLSv1.3"
+        case nil: "unknown"
+        }
+    }
+
+    // MARK: - Timers
+
+    /// The command deadline moves on with every complete command; the timer
+    /// itself is rescheduled lazily when it fires, so no per-command allocation.
+    private func armIdleTimer(context: ChannelHandlerContext) {
+        idleDeadline = context.eventLoop.now + configuration.commandTimeout
+        scheduleIdleTimer(context: context, at: idleDeadline)
+    }
+
+    private func scheduleIdleTimer(context: ChannelHandlerContext, at deadline: NIODeadline) {
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.idleTimerFired(context: context)
+        }
+    }
+
+    private func idleTimerFired(context: ChannelHandlerContext) {
+        idleTimer = nil
+        guard !machine.isClosed else { return }
+        let now = context.eventLoop.now
+        if machine.isReceivingMessage || machine.isAwaitingDelegate {
+            idleDeadline = now + configuration.commandTimeout
+        }
+        if now < idleDeadline {
+            scheduleIdleTimer(context: context, at: idleDeadline)
+            return
+        }
+        perform(machine.commandTimedOut(), context: context)
+    }
+
+    private func updateTimers(context: ChannelHandlerContext) {
+        if machine.completedCommandCount != observedCommandCount {
+            observedCommandCount = machine.completedCommandCount
+            idleDeadline = context.eventLoop.now + configuration.commandTimeout
+        }
+        if machine.isReceivingMessage, rateTimer == nil, !machine.isClosed {
+            bytesInRateWindow = 0
+            scheduleRateTimer(context: context)
+        }
+    }
+
+    private func scheduleRateTimer(context: ChannelHandlerContext) {
+        rateTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.dataRateWindow) {
+            self.rateTimerFired(context: context)
+        }
+    }
+
+    private func rateTimerFired(context: ChannelHandlerContext) {
+        rateTimer = nil
+        guard machine.isReceivingMessage, !machine.isClosed else { return }
+        let required = Int64(configuration.minimumDataRate) * configuration.dataRateWindow.nanoseconds / 1_000_000_000
+        if Int64(bytesInRateWindow) < required {
+            perform(machine.dataRateTooLow(), context: context)
+            return
+        }
+        bytesInRateWindow = 0
+        scheduleRateTimer(context: context)
+    }
+
+    private func cancelTimers() {
+        idleTimer?.cancel()
+        idleTimer = nil
+        rateTimer?.cancel()
+        rateTimer = nil
+        greetingTimer?.cancel()
+        greetingTimer = nil
+    }
+}
+
+@available(*, unavailable)
+extension SMTPServerHandler: Sendable {}
