@@ -68,7 +68,7 @@ public enum DeliveryStatusNotification {
         let host = sanitized(reportingHost).replacingSpaces(with: "-")
         let headers = originalHeaders(originalBody)
         var boundary = "=_lazaret_dsn_\(envelope.mid)_\(String(unique, radix: 16))"
-        while headers.contains(boundary) { boundary += "_" }
+        while headers.contains(where: { $0.contains(boundary) }) { boundary += "_" }
 
         var out: [String] = []
         out.append(contentsOf: field("From", "Mail Delivery System <MAILER-DAEMON@\(host)>"))

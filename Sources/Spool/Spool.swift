@@ -42,9 +42,15 @@ public final class Spool: MessageSpool {
     public static func open(directory: String, options: SpoolOptions = .init()) throws -> Spool {
         try SpoolFiles.makeDirectory(directory)
         let directoryFD = try SpoolFiles.openDirectory(directory)
-        var lockFD: Int32 = -1
+        let lockFD: Int32
         do {
             lockFD = try SpoolFiles.openFile(directory + "/lock", flags: O_RDWR | O_CREAT)
+        } catch {
+            _ = SpoolFiles.closeFD(directoryFD)
+            throw error
+        }
+        let handles = SpoolHandles(directoryFD: directoryFD, lockFD: lockFD)
+        do {
             guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
                 throw SpoolError(.locked, "\(directory) is in use by another process or spool instance; stop it first, or give this one its own spool directory")
             }
@@ -54,11 +60,9 @@ public final class Spool: MessageSpool {
             }
             let ids = try SpoolIDAllocator(directory: directory, directoryFD: directoryFD, blockSize: options.idBlockSize,
                                            minimumMID: recovery.maxMID, logger: options.logger)
-            return try Spool(directory: directory, options: options, recovery: recovery, ids: ids,
-                             handles: SpoolHandles(directoryFD: directoryFD, lockFD: lockFD))
+            return try Spool(directory: directory, options: options, recovery: recovery, ids: ids, handles: handles)
         } catch {
-            if lockFD >= 0 { _ = SpoolFiles.closeFD(lockFD) }
-            _ = SpoolFiles.closeFD(directoryFD)
+            handles.close()
             throw error
         }
     }
@@ -108,7 +112,13 @@ public final class Spool: MessageSpool {
         }
         guard first else { return }
         queue.stop()
-        try? threadPool.syncShutdownGracefully()
+        if queue.isWriterThread {
+            // close() from a completion callback (or the last reference dropped there):
+            // the writer finishes the queue on its own; waiting for it here would deadlock.
+            threadPool.shutdownGracefully { _ in }
+        } else {
+            try? threadPool.syncShutdownGracefully()
+        }
         index.withLockedValue { state in
             state.closed = true
             state.messages = [:]
@@ -152,11 +162,7 @@ public final class Spool: MessageSpool {
             record: record,
             kind: .store(envelope: envelope, bodyOffset: bodyOffset, bodyLength: body.readableBytes),
             completion: completion)
-        if let error = refusal() {
-            completion(.failure(error))
-            return
-        }
-        queue.enqueue(write)
+        enqueue(write)
     }
 
     /// Records a final outcome for some recipients; returns once it is durable.
@@ -184,7 +190,15 @@ public final class Spool: MessageSpool {
             return
         }
         let record = SpoolRecord.encodeOutcome(outcome, mid: mid, recipients: pending)
-        queue.enqueue(SpoolWriteQueue.Item(record: record, kind: .outcome(mid: mid, recipients: pending), completion: completion))
+        enqueue(SpoolWriteQueue.Item(record: record, kind: .outcome(mid: mid, recipients: pending), completion: completion))
+    }
+
+    private func enqueue(_ item: SpoolWriteQueue.Item) {
+        if let error = refusal() {
+            item.completion?(.failure(error))
+        } else if !queue.enqueue(item) {
+            item.completion?(.failure(SpoolError(.closed, "the spool at \(directory) is closed")))
+        }
     }
 
     private func refusal() -> SpoolError? {

@@ -30,6 +30,7 @@ final class SpoolJournalWriter: @unchecked Sendable {
     /// The writer thread's loop: commit whatever is pending, until stopped and drained.
     static func run(queue: SpoolWriteQueue, writer: SpoolJournalWriter, index: NIOLockedValueBox<SpoolIndex>,
                     options: SpoolOptions) {
+        queue.registerWriterThread()
         while let batch = queue.take(maxBytes: options.maxBatchBytes) {
             writer.commit(batch, index: index)
             writer.compactIfUseful(index: index)

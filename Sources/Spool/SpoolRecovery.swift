@@ -43,7 +43,7 @@ struct SpoolRecovery {
             var end = size
             var clean = true
             scan: while offset < size {
-                var problem: String
+                let problem: String
                 switch SpoolRecord.check(contents, at: offset) {
                 case .valid(let length):
                     if let decoded = SpoolRecord.decode(contents, at: offset, length: length) {

@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -24,11 +31,33 @@ final class SpoolWriteQueue: @unchecked Sendable {
     private let condition = ConditionLock(value: SpoolWriteQueue.idle)
     private var items: [Item] = []
     private var stopping = false
+    private var writerThread: pthread_t?
 
-    func enqueue(_ item: Item) {
+    /// Called by the writer thread when it starts.
+    func registerWriterThread() {
         condition.lock()
+        writerThread = pthread_self()
+        condition.unlock()
+    }
+
+    /// Whether the caller runs on the writer thread (where waiting for it would deadlock).
+    var isWriterThread: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard let writerThread else { return false }
+        return pthread_equal(writerThread, pthread_self()) != 0
+    }
+
+    /// Queues `item` for the writer; false (item not queued) once the queue is stopping.
+    func enqueue(_ item: Item) -> Bool {
+        condition.lock()
+        guard !stopping else {
+            condition.unlock()
+            return false
+        }
         items.append(item)
         condition.unlock(withValue: Self.ready)
+        return true
     }
 
     func stop() {

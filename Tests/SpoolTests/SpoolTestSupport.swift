@@ -10,7 +10,7 @@ struct TemporaryDirectory {
         var template = Array((NSTemporaryDirectory() + "/spooltest-XXXXXX").utf8CString)
         let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard created != nil else { throw SpoolError(.open, "mkdtemp failed") }
-        path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+        path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     var spool: String { path + "/spool" }
