@@ -55,7 +55,7 @@ final class ListenerSession: SMTPServerDelegate {
 
     func connectionOpened(_ info: SMTPConnectionInfo, eventLoop: EventLoop) -> EventLoopFuture<SMTPConnectionDecision> {
         remoteAddress = info.remoteAddress
-        return context.reverseDNS.lookup(info.remoteAddress, eventLoop: eventLoop).map { dns in
+        return context.reverseDNS.lookup(info.remoteAddress, eventLoop: eventLoop).assumeIsolated().map { dns in
             self.remoteHost = dns.hostname ?? "unknown"
             self.log.info("New SMTP ICID \(self.icid) interface \(self.context.interfaceName) (\(info.localAddress)) address \(info.remoteAddress) reverse dns host \(dns.hostname ?? "unknown") verified \(dns.verified ? "yes" : "no")")
             let decision = self.context.hat.evaluate(address: info.remoteAddress, reverseDNS: dns.hostname, verified: dns.verified)
@@ -83,7 +83,7 @@ final class ListenerSession: SMTPServerDelegate {
                 let banner = decision.parameters.bannerText ?? "ESMTP Lazaret"
                 return .accept(decision.sessionPolicy, greeting: banner)
             }
-        }
+        }.nonisolated()
     }
 
     func tlsEstablished(protocolVersion: String, cipher: String) {
@@ -137,9 +137,10 @@ final class ListenerSession: SMTPServerDelegate {
         let promise = eventLoop.makePromise(of: SMTPReply.self)
         let context = self.context
         let icid = self.icid
+        let storedBody = stored
         promise.completeWithTask {
             do {
-                try await context.spool.store(envelope, body: stored)
+                try await context.spool.store(envelope, body: storedBody)
             } catch {
                 context.log.critical("MID \(mid) ICID \(icid) could not be written to the spool: \(error)")
                 return SMTPReply(451, EnhancedStatusCode(4, 3, 0), "Local error: message not stored, try again later")

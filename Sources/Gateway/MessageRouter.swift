@@ -36,18 +36,20 @@ final class MessageRouter: Sendable {
     /// Builds a DSN (RFC 3464) for the failed recipients and queues it to the
     /// original sender. Nothing is sent for the null sender (a bounce of a bounce).
     func bounce(_ envelope: MessageEnvelope, body original: ByteBuffer?, _ failed: [FailedRecipient]) async {
-        guard !envelope.mailFrom.isEmpty else {
+        guard DeliveryStatusNotification.shouldSend(forReversePath: envelope.mailFrom) else {
             log.info("MID \(envelope.mid) bounce not sent: the sender is null (<>)")
             return
         }
         do {
             let dsn = DeliveryStatusNotification.build(
-                reportingHost: hostname, original: envelope, originalBody: original,
-                failures: failed.map {
-                    DeliveryStatusNotification.Failure(
-                        recipient: $0.address, status: $0.reply.enhanced?.description ?? "5.0.0",
-                        diagnostic: $0.reply.description, remoteMTA: $0.remoteMTA)
-                })
+                reportingHost: hostname, envelope: envelope,
+                originalBody: original ?? ByteBuffer(),
+                recipients: failed.map {
+                    DeliveryStatusNotification.Recipient(
+                        address: $0.address, status: $0.reply.enhanced?.description ?? "5.0.0",
+                        remoteMTA: $0.remoteMTA, diagnostic: $0.reply.description)
+                },
+                date: Date().timeIntervalSince1970)
             let mid = spool.nextMID()
             let bounce = MessageEnvelope(
                 mid: mid, icid: 0, listener: "internal", remoteAddress: "127.0.0.1", heloName: hostname,

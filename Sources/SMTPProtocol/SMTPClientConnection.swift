@@ -184,7 +184,7 @@ public final class SMTPClientConnection: Sendable {
 
     private static func expectReply(channel: Channel, handler: NIOLoopBound<SMTPClientHandler>) async throws -> SMTPReply {
         try await channel.eventLoop.flatSubmit {
-            handler.value.expectReplies(1, timeout: nil)[0]
+            handler.value.greeting ?? channel.eventLoop.makeFailedFuture(SMTPClientError.connectionClosed)
         }.get()
     }
 
@@ -242,7 +242,20 @@ final class SMTPClientHandler: ChannelInboundHandler {
         self.replyTimeout = replyTimeout
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    /// The server's greeting: registered before the first byte can arrive.
+    private(set) var greeting: EventLoopFuture<SMTPReply>?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let promise = context.eventLoop.makePromise(of: SMTPReply.self)
+        waiting.append(promise)
+        greeting = promise.futureResult
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armTimer()
+        context.fireChannelActive()
+    }
 
     func expectReplies(_ count: Int, timeout: TimeAmount?) -> [EventLoopFuture<SMTPReply>] {
         guard let context else { return [] }

@@ -41,9 +41,10 @@ public struct SMTPClientReplyParser: Sendable {
             }
             let length = lf - view.startIndex + 1
             if length > Self.maxLineLength { throw ParseError.lineTooLong }
-            var lineBytes = buffer.readSlice(length: length)!
-            var line = lineBytes.readString(length: lineBytes.readableBytes) ?? ""
-            while line.last == "\n" || line.last == "\r" { line.removeLast() }
+            let lineBytes = buffer.readSlice(length: length)!
+            var end = lineBytes.readableBytesView.endIndex - 1  // drop LF
+            if end > lineBytes.readableBytesView.startIndex && lineBytes.readableBytesView[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            let line = String(decoding: lineBytes.readableBytesView[lineBytes.readableBytesView.startIndex..<end], as: UTF8.self)
             if let reply = try feed(line: line) { replies.append(reply) }
         }
     }

@@ -1,12 +1,12 @@
 /// The fixed replies of the SMTP server (RFC 5321 §4.2, enhanced status codes
 /// from RFC 3463 / RFC 5248).
 enum SMTPServerReplies {
-    static let invalidCharacter = SMTPReply(501, .init(5, 5, 4), "Syntax error: CR, LF or NUL in command (RFC 5321 §2.3.8)")
+    static let invalidCharacter = SMTPReply(501, .init(5, 5, 4), "Syntax error: CR, LF or NUL in command (RFC 5321 section 2.3.8)")
     static let invalidUTF8 = SMTPReply(501, .init(5, 5, 4), "Syntax error: invalid UTF-8 in command")
-    static let nonASCIIWithoutSMTPUTF8 = SMTPReply(553, .init(5, 6, 7), "Non-ASCII addresses need the SMTPUTF8 parameter (RFC 6531 §3.3)")
+    static let nonASCIIWithoutSMTPUTF8 = SMTPReply(553, .init(5, 6, 7), "Non-ASCII addresses need the SMTPUTF8 parameter (RFC 6531 section 3.3)")
     static let lineTooLong = SMTPReply(500, .init(5, 5, 2), "Line too long")
-    static let textLineTooLong = SMTPReply(500, .init(5, 5, 2), "Message rejected: text line longer than 1000 octets (RFC 5321 §4.5.3.1.6)")
-    static let bareLineEnding = SMTPReply(550, .init(5, 6, 11), "Message rejected: bare CR or LF in data (RFC 5321 §2.3.8); use CRLF line endings")
+    static let textLineTooLong = SMTPReply(500, .init(5, 5, 2), "Message rejected: text line longer than 1000 octets (RFC 5321 section 4.5.3.1.6)")
+    static let bareLineEnding = SMTPReply(550, .init(5, 6, 11), "Message rejected: bare CR or LF in data (RFC 5321 section 2.3.8); use CRLF line endings")
     static let messageTooLarge = SMTPReply(552, .init(5, 3, 4), "Message size exceeds fixed maximum message size")
     static let badSequence = SMTPReply(503, .init(5, 5, 1), "Bad sequence of commands")
     static let needHelo = SMTPReply(503, .init(5, 5, 1), "Error: send HELO/EHLO first")
@@ -14,7 +14,7 @@ enum SMTPServerReplies {
     static let nestedMail = SMTPReply(503, .init(5, 5, 1), "Error: nested MAIL command")
     static let noValidRecipients = SMTPReply(554, .init(5, 5, 1), "Error: no valid recipients")
     static let dataAfterBdat = SMTPReply(503, .init(5, 5, 1), "Error: DATA after BDAT in one transaction")
-    static let binaryNeedsBdat = SMTPReply(503, .init(5, 5, 1), "Error: BODY=BINARYMIME needs BDAT (RFC 3030 §3)")
+    static let binaryNeedsBdat = SMTPReply(503, .init(5, 5, 1), "Error: BODY=BINARYMIME needs BDAT (RFC 3030 section 3)")
     static let transactionInProgress = SMTPReply(503, .init(5, 5, 1), "Error: MAIL transaction in progress")
     static let alreadyTLS = SMTPReply(503, .init(5, 5, 1), "Error: TLS already active")
     static let tlsNotAvailable = SMTPReply(454, .init(4, 7, 0), "TLS not available")

@@ -66,7 +66,7 @@ func runGateway(_ configuration: GatewayConfiguration, home: String) async throw
     let gateway = Gateway(configuration: configuration, home: home) { lines in
         for line in lines { print("lazaret: gateway \(line)") }
         print("lazaret: ready (Ctrl-C or SIGTERM stops)")
-        fflush(stdout)
+        fflush(nil)
     }
     let group = ServiceGroup(configuration: .init(
         services: [.init(service: gateway)],

@@ -29,7 +29,7 @@ def worker(n):
                     with lock: sent[0] -= 1
                     break
                 s.rcpt("acked@rcpt.example")
-                body = "Subject: acked %d\r\n\r\n%s\r\n" % (seq, "x" * 2000)
+                body = "Subject: acked %d\r\n\r\n%s" % (seq, ("x" * 76 + "\r\n") * 30)
                 code, resp = s.data(body)
                 if code == 250:
                     print("ACK", resp.decode().split("MID")[-1].strip(), flush=True)

@@ -133,7 +133,7 @@ final class Background {
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = handle
         process.standardError = handle
@@ -150,6 +150,9 @@ final class Background {
         process.waitUntilExit()
     }
 
+    /// SIGTERM, then SIGKILL if it is still there after 20 seconds.
+    /// (Children may inherit a blocked SIGTERM from the test runner: Postfix's
+    /// tools do, so `SMTPSink` uses `kill9` — it holds nothing worth flushing.)
     func stop() {
         guard process.isRunning else { return }
         process.terminate()
@@ -191,6 +194,6 @@ final class SMTPSink {
         }
     }
 
-    func stop() { background.stop() }
-    deinit { background.stop(); try? FileManager.default.removeItem(atPath: directory) }
+    func stop() { background.kill9() }
+    deinit { background.kill9(); try? FileManager.default.removeItem(atPath: directory) }
 }

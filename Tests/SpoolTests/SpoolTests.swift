@@ -178,7 +178,7 @@ import Testing
             let spool = try Spool.open(directory: tmp.spool)
             defer { spool.close() }
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-            defer { try? group.syncShutdownGracefully() }
+            defer { group.shutdownGracefully { _ in } }
             let promise = group.next().makePromise(of: Void.self)
             spool.store(makeEnvelope(mid: 1), body: makeBody(1), promise: promise)
             try await promise.futureResult.get()
