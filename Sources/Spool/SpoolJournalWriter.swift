@@ -115,7 +115,7 @@ final class SpoolJournalWriter: @unchecked Sendable {
             }
         }
 
-        let reclaimable = index.withLockedValue { state -> [SegmentFile] in
+        let reclaimable = index.withLockedValue { state -> [SpoolIndex.Segment] in
             for w in written {
                 switch w.item.kind {
                 case .store(let envelope, let bodyOffset, let bodyLength):
@@ -186,10 +186,18 @@ final class SpoolJournalWriter: @unchecked Sendable {
 
     /// Deletes segments that `SpoolIndex.takeReclaimable` released, oldest first; the directory
     /// is synced after each, so a crash can never bring back an older segment without the
-    /// newer one that holds its outcomes.
-    func delete(_ files: [SegmentFile]) {
-        for file in files {
-            if unlink(file.path) != 0 && errno != ENOENT {
+    /// newer one that holds its outcomes. A damaged segment is renamed, not deleted.
+    func delete(_ segments: [SpoolIndex.Segment]) {
+        for segment in segments {
+            let file = segment.file
+            if segment.damaged {
+                let kept = directory + "/damaged-" + SegmentFile.name(file.number)
+                if rename(file.path, kept) != 0 {
+                    options.logger.error("cannot rename damaged spool segment \(file.path) to \(kept): \(SpoolFiles.errnoText()); it will be retried at the next start")
+                    return
+                }
+                options.logger.warning("damaged spool segment \(file.path) is no longer needed; kept as \(kept) for inspection, delete it when done")
+            } else if unlink(file.path) != 0 && errno != ENOENT {
                 options.logger.error("cannot delete spool segment \(file.path): \(SpoolFiles.errnoText()); it will be retried at the next start")
                 return
             }

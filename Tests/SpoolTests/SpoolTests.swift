@@ -152,6 +152,40 @@ import Testing
         }
     }
 
+    @Test func corruptionInsideTheNewestSegmentIsNotMistakenForATornTail() async throws {
+        try await withTemporaryDirectory { tmp in
+            let options = SpoolOptions(compactionMaxMessages: 0)
+            do {
+                let spool = try Spool.open(directory: tmp.spool, options: options)
+                for mid: MID in 1...5 { try await spool.store(makeEnvelope(mid: mid), body: makeBody(mid, size: 1000)) }
+                spool.close()
+            }
+            let path = tmp.spool + "/segment-000001.log"
+            var data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data[data.count / 5 + 600] ^= 0x01  // inside the second of five records
+            try data.write(to: URL(fileURLWithPath: path))
+            do {
+                let reopened = try Spool.open(directory: tmp.spool, options: options)
+                #expect(reopened.recoveryIssues.map(\.kind) == [.corruption])
+                #expect(reopened.recovered.map(\.envelope.mid) == [1])
+                // Not truncated: the acknowledged records after the damage stay on disk.
+                #expect(try Data(contentsOf: URL(fileURLWithPath: path)).count == data.count)
+                // New records go to a fresh segment, never after the damage.
+                try await reopened.store(makeEnvelope(mid: 6), body: makeBody(6))
+                #expect(try segmentFiles(tmp.spool) == ["segment-000001.log", "segment-000002.log"])
+                reopened.close()
+            }
+            let again = try Spool.open(directory: tmp.spool, options: options)
+            defer { again.close() }
+            #expect(again.recovered.map(\.envelope.mid) == [1, 6])
+            // Once nothing needs the damaged segment it is kept aside, not deleted.
+            try await again.record(.delivered, mid: 1, recipients: [0, 1])
+            let names = try FileManager.default.contentsOfDirectory(atPath: tmp.spool)
+            #expect(names.contains("damaged-segment-000001.log"))
+            #expect(!names.contains("segment-000001.log"))
+        }
+    }
+
     @Test func concurrentStoresShareSyncs() async throws {
         try await withTemporaryDirectory { tmp in
             let spool = try Spool.open(directory: tmp.spool)
