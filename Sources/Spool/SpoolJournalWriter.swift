@@ -145,6 +145,12 @@ final class SpoolJournalWriter: @unchecked Sendable {
         guard let current, staging.readableBytes > 0 else { return }
         do {
             try staging.withUnsafeReadableBytes { raw in
+                if let inject = options.faults.failWrite, inject() {
+                    // Simulate a write that stops half way (disk full).
+                    try SpoolFiles.writeAll(current.fd, UnsafeRawBufferPointer(rebasing: raw[..<(raw.count / 2)]),
+                                            at: writeOffset, path: current.path)
+                    throw SpoolError(.write, "writing \(current.path) at offset \(writeOffset + raw.count / 2) failed: No space left on device (injected); free disk space; the messages were not acknowledged")
+                }
                 try SpoolFiles.writeAll(current.fd, raw, at: writeOffset, path: current.path)
             }
         } catch {
@@ -158,6 +164,9 @@ final class SpoolJournalWriter: @unchecked Sendable {
         }
         if options.fsync {
             do {
+                if let inject = options.faults.failSync, inject() {
+                    throw SpoolError(.sync, "fdatasync of \(current.path) failed: Input/output error (injected); check the disk, then restart")
+                }
                 try SpoolFiles.dataSync(current.fd, path: current.path)
             } catch let error as SpoolError {
                 poison(index, SpoolError(.sync, "\(error.message). The spool stopped accepting mail: fix the disk and restart (recovery will keep every acknowledged message)"))

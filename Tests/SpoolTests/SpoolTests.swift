@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -183,6 +184,56 @@ import Testing
             let names = try FileManager.default.contentsOfDirectory(atPath: tmp.spool)
             #expect(names.contains("damaged-segment-000001.log"))
             #expect(!names.contains("segment-000001.log"))
+        }
+    }
+
+    @Test func aFailedWriteIsNeverAcknowledgedAndLeavesNoGarbage() async throws {
+        try await withTemporaryDirectory { tmp in
+            let failNext = NIOLockedValueBox(false)
+            var options = SpoolOptions()
+            options.faults.failWrite = { failNext.withLockedValue { fail in defer { fail = false }; return fail } }
+            do {
+                let spool = try Spool.open(directory: tmp.spool, options: options)
+                try await spool.store(makeEnvelope(mid: 1), body: makeBody(1, size: 5000))
+                failNext.withLockedValue { $0 = true }
+                await #expect(throws: SpoolError(.write, "")) {
+                    try await spool.store(makeEnvelope(mid: 2), body: makeBody(2, size: 5000))
+                }
+                #expect(spool.message(2) == nil)
+                // The disk "has space again": later stores work and follow the last good record.
+                try await spool.store(makeEnvelope(mid: 3), body: makeBody(3, size: 5000))
+                spool.close()
+            }
+            let reopened = try Spool.open(directory: tmp.spool)
+            defer { reopened.close() }
+            #expect(reopened.recoveryIssues.isEmpty)
+            #expect(reopened.recovered.map(\.envelope.mid) == [1, 3])
+            #expect(try await reopened.body(of: 3) == makeBody(3, size: 5000))
+        }
+    }
+
+    @Test func aFailedSyncStopsTheSpoolWithoutLosingAcknowledgedMail() async throws {
+        try await withTemporaryDirectory { tmp in
+            let fail = NIOLockedValueBox(false)
+            var options = SpoolOptions()
+            options.faults.failSync = { fail.withLockedValue { $0 } }
+            do {
+                let spool = try Spool.open(directory: tmp.spool, options: options)
+                try await spool.store(makeEnvelope(mid: 1), body: makeBody(1))
+                fail.withLockedValue { $0 = true }
+                await #expect(throws: SpoolError(.sync, "")) { try await spool.store(makeEnvelope(mid: 2), body: makeBody(2)) }
+                fail.withLockedValue { $0 = false }
+                // Poisoned: nothing more is accepted until a restart.
+                await #expect(throws: SpoolError(.sync, "")) { try await spool.store(makeEnvelope(mid: 3), body: makeBody(3)) }
+                await #expect(throws: SpoolError(.sync, "")) { try await spool.record(.delivered, mid: 1, recipients: [0]) }
+                spool.close()
+            }
+            let reopened = try Spool.open(directory: tmp.spool)
+            defer { reopened.close() }
+            // 1 was acknowledged and is back; 2 was written but never acknowledged (it may
+            // come back: delivering it twice is better than losing it); 3 never reached the disk.
+            #expect(reopened.recovered.first?.envelope.mid == 1)
+            #expect(!reopened.recovered.contains { $0.envelope.mid == 3 })
         }
     }
 
