@@ -286,6 +286,29 @@ import Testing
         }
     }
 
+    @Test func closeFromACompletionCallbackDoesNotDeadlock() async throws {
+        try await withTemporaryDirectory { tmp in
+            let spool = try Spool.open(directory: tmp.spool)
+            let result: Result<Void, any Error> = await withCheckedContinuation { continuation in
+                spool.store(makeEnvelope(mid: 1), body: makeBody(1)) { result in
+                    spool.close()  // runs on the writer thread
+                    continuation.resume(returning: result)
+                }
+            }
+            try result.get()
+            await #expect(throws: SpoolError(.closed, "")) { try await spool.store(makeEnvelope(mid: 2), body: makeBody(2)) }
+            // The writer releases the directory once the callback has returned.
+            var reopened: Spool?
+            for _ in 0..<200 where reopened == nil {
+                reopened = try? Spool.open(directory: tmp.spool)
+                if reopened == nil { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            let again = try #require(reopened)
+            defer { again.close() }
+            #expect(again.recovered.map(\.envelope.mid) == [1])
+        }
+    }
+
     @Test func secondOpenOfTheSameDirectoryIsRefused() async throws {
         try await withTemporaryDirectory { tmp in
             let spool = try Spool.open(directory: tmp.spool)
