@@ -95,7 +95,7 @@ public enum DeliveryStatusNotification {
         out.append("")
         if recipients.contains(where: { $0.action == .failed }) {
             out.append("I'm sorry to have to inform you that your message could not")
-            out.append("be delivered to one or more recipients. It's attached below.")
+            out.append("be delivered to one or more recipients. Its headers are attached below.")
         } else {
             out.append("Your message could not be delivered yet; delivery is still being retried.")
         }

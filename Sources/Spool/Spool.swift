@@ -94,8 +94,16 @@ public final class Spool: MessageSpool {
         self.threadPool = NIOThreadPool(numberOfThreads: 1)
         writer.reclaim(index)
         threadPool.start()
-        threadPool.submit { [queue, writer, index, options] _ in
+        threadPool.submit { [queue, writer, index, options, handles] _ in
             SpoolJournalWriter.run(queue: queue, writer: writer, index: index, options: options)
+            // Stopped and drained: release the files (on this thread, which used them last).
+            index.withLockedValue { state in
+                state.closed = true
+                state.messages = [:]
+                state.segments = [:]
+            }
+            writer.current = nil
+            handles.close()
         }
     }
 
@@ -113,19 +121,13 @@ public final class Spool: MessageSpool {
         guard first else { return }
         queue.stop()
         if queue.isWriterThread {
-            // close() from a completion callback (or the last reference dropped there):
-            // the writer finishes the queue on its own; waiting for it here would deadlock.
+            // close() from a completion callback (or the last reference dropped there): the
+            // writer drains the queue and releases the files on its own once the callback
+            // returns; waiting for it here would deadlock.
             threadPool.shutdownGracefully { _ in }
         } else {
             try? threadPool.syncShutdownGracefully()
         }
-        index.withLockedValue { state in
-            state.closed = true
-            state.messages = [:]
-            state.segments = [:]
-        }
-        writer.current = nil
-        handles.close()
     }
 
     // MARK: IDs

@@ -16,6 +16,9 @@ struct SpoolIndex: Sendable {
         var live: Int
         /// Bytes of the file that hold records.
         var size: Int
+        /// Recovery found corruption in it: when released it is renamed to
+        /// `damaged-segment-….log` for inspection instead of being deleted.
+        var damaged = false
     }
 
     var messages: [MID: Entry] = [:]
@@ -75,11 +78,11 @@ struct SpoolIndex: Sendable {
 
     /// Removes and returns the oldest segments that, with every older one, hold no pending
     /// message (never the current segment). Delete their files in the returned order.
-    mutating func takeReclaimable() -> [SegmentFile] {
-        var result: [SegmentFile] = []
+    mutating func takeReclaimable() -> [Segment] {
+        var result: [Segment] = []
         for number in segments.keys.sorted() {
             guard number != currentSegment, let segment = segments[number], segment.live <= 0 else { break }
-            result.append(segment.file)
+            result.append(segment)
             segments[number] = nil
         }
         return result

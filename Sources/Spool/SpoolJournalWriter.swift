@@ -115,7 +115,7 @@ final class SpoolJournalWriter: @unchecked Sendable {
             }
         }
 
-        let reclaimable = index.withLockedValue { state -> [SegmentFile] in
+        let reclaimable = index.withLockedValue { state -> [SpoolIndex.Segment] in
             for w in written {
                 switch w.item.kind {
                 case .store(let envelope, let bodyOffset, let bodyLength):
@@ -145,6 +145,12 @@ final class SpoolJournalWriter: @unchecked Sendable {
         guard let current, staging.readableBytes > 0 else { return }
         do {
             try staging.withUnsafeReadableBytes { raw in
+                if let inject = options.faults.failWrite, inject() {
+                    // Simulate a write that stops half way (disk full).
+                    try SpoolFiles.writeAll(current.fd, UnsafeRawBufferPointer(rebasing: raw[..<(raw.count / 2)]),
+                                            at: writeOffset, path: current.path)
+                    throw SpoolError(.write, "writing \(current.path) at offset \(writeOffset + raw.count / 2) failed: No space left on device (injected); free disk space; the messages were not acknowledged")
+                }
                 try SpoolFiles.writeAll(current.fd, raw, at: writeOffset, path: current.path)
             }
         } catch {
@@ -158,6 +164,9 @@ final class SpoolJournalWriter: @unchecked Sendable {
         }
         if options.fsync {
             do {
+                if let inject = options.faults.failSync, inject() {
+                    throw SpoolError(.sync, "fdatasync of \(current.path) failed: Input/output error (injected); check the disk, then restart")
+                }
                 try SpoolFiles.dataSync(current.fd, path: current.path)
             } catch let error as SpoolError {
                 poison(index, SpoolError(.sync, "\(error.message). The spool stopped accepting mail: fix the disk and restart (recovery will keep every acknowledged message)"))
@@ -186,10 +195,18 @@ final class SpoolJournalWriter: @unchecked Sendable {
 
     /// Deletes segments that `SpoolIndex.takeReclaimable` released, oldest first; the directory
     /// is synced after each, so a crash can never bring back an older segment without the
-    /// newer one that holds its outcomes.
-    func delete(_ files: [SegmentFile]) {
-        for file in files {
-            if unlink(file.path) != 0 && errno != ENOENT {
+    /// newer one that holds its outcomes. A damaged segment is renamed, not deleted.
+    func delete(_ segments: [SpoolIndex.Segment]) {
+        for segment in segments {
+            let file = segment.file
+            if segment.damaged {
+                let kept = directory + "/damaged-" + SegmentFile.name(file.number)
+                if rename(file.path, kept) != 0 {
+                    options.logger.error("cannot rename damaged spool segment \(file.path) to \(kept): \(SpoolFiles.errnoText()); it will be retried at the next start")
+                    return
+                }
+                options.logger.warning("damaged spool segment \(file.path) is no longer needed; kept as \(kept) for inspection, delete it when done")
+            } else if unlink(file.path) != 0 && errno != ENOENT {
                 options.logger.error("cannot delete spool segment \(file.path): \(SpoolFiles.errnoText()); it will be retried at the next start")
                 return
             }

@@ -24,6 +24,8 @@ public struct SpoolOptions: Sendable {
     public var compactionMaxMessages: Int
     /// Where recovery problems and I/O errors are logged.
     public var logger: Logger
+    /// Fault injection for tests of the error paths.
+    var faults = SpoolFaultInjection()
 
     public init(fsync: Bool = true,
                 segmentSize: Int = SpoolOptions.defaultSegmentSize,
@@ -38,4 +40,12 @@ public struct SpoolOptions: Sendable {
         self.compactionMaxMessages = compactionMaxMessages
         self.logger = logger
     }
+}
+
+/// Test-only hooks that make the writer fail as a full or broken disk would.
+struct SpoolFaultInjection: Sendable {
+    /// Asked before each write; true makes it write half the bytes and fail.
+    var failWrite: (@Sendable () -> Bool)?
+    /// Asked before each sync; true makes it fail.
+    var failSync: (@Sendable () -> Bool)?
 }

@@ -64,6 +64,7 @@ struct SpoolRecovery {
                     end = offset
                 } else {
                     recovery.issues.append(SpoolRecoveryIssue(kind: .corruption, file: path, offset: offset, detail: problem))
+                    recovery.index.segments[number]?.damaged = true
                     clean = false
                 }
                 break scan

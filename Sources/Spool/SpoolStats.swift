@@ -51,7 +51,7 @@ public struct SpoolRecoveryIssue: Sendable, Hashable, CustomStringConvertible {
         case .tornTail:
             return "truncated an incomplete record at the end of \(file) at offset \(offset) (\(detail)); it was never acknowledged, nothing was lost"
         case .corruption:
-            return "corrupt record in \(file) at offset \(offset) (\(detail)); the rest of that segment was skipped. Messages stored after this offset in that file are not recovered: keep a copy of the file for inspection and check the disk"
+            return "corrupt record in \(file) at offset \(offset) (\(detail)); the rest of that segment was skipped. Messages stored after this offset in that file are not recovered; the file is kept (renamed damaged-segment-….log once the spool no longer needs it) for inspection: check the disk"
         }
     }
 }
