@@ -13,10 +13,13 @@ port, total, threads = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 lock = threading.Lock()
 sent = [0]
 deadline = time.time() + 240
+def release():
+    with lock: sent[0] -= 1
 def worker(n):
     while time.time() < deadline:
         with lock:
             if sent[0] >= total: return
+        claimed = False
         try:
             s = smtplib.SMTP("127.0.0.1", port, timeout=30)
             s.ehlo("acker.test")
@@ -24,20 +27,24 @@ def worker(n):
                 with lock:
                     if sent[0] >= total: break
                     sent[0] += 1; seq = sent[0]
+                claimed = True
                 code, _ = s.mail("acker@sender.example")
                 if code != 250:
-                    with lock: sent[0] -= 1
                     break
                 s.rcpt("acked@rcpt.example")
                 body = "Subject: acked %d\r\n\r\n%s" % (seq, ("x" * 76 + "\r\n") * 30)
                 code, resp = s.data(body)
                 if code == 250:
-                    print("ACK", resp.decode().split("MID")[-1].strip(), flush=True)
+                    claimed = False
+                    with lock:  # one write per line: threads must not interleave
+                        sys.stdout.write("ACK %s\n" % resp.decode().split("MID")[-1].strip()); sys.stdout.flush()
                 else:
-                    with lock: sent[0] -= 1
+                    break
+            if claimed:
+                release(); claimed = False
             s.quit()
         except Exception as e:
-            with lock: sent[0] = max(0, sent[0] - 1)
+            if claimed: release()
             time.sleep(0.1)
 ts = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
 [t.start() for t in ts]; [t.join() for t in ts]
@@ -58,8 +65,8 @@ print("DONE", flush=True)
             logPath: gateway.home + "/smtp-source.log")
         defer { acker.stop(); source.stop() }
 
-        try Harness.waitUntil("100 messages accepted before the crash", seconds: 120) {
-            gateway.mailLogs.components(separatedBy: " ready ").count > 100
+        try Harness.waitUntil("100 messages accepted, 20 of them acknowledged to smtplib, before the crash", seconds: 120) {
+            gateway.mailLogs.components(separatedBy: " ready ").count > 100 && acker.output.components(separatedBy: "ACK ").count > 20
         }
         gateway.kill9()
         let acksBeforeCrash = acker.output.components(separatedBy: "ACK ").count - 1

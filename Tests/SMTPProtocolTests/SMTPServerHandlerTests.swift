@@ -87,7 +87,7 @@ import Testing
         #expect(try server.output() == "", "the data must not end at a bare line ending")
         try server.send(".\r\nNOOP\r\n")
         #expect(try server.replies() == [
-            "550 5.6.11 Message rejected: bare CR or LF in data (RFC 5321 §2.3.8); use CRLF line endings",
+            "550 5.6.11 Message rejected: bare CR or LF in data (RFC 5321 section 2.3.8); use CRLF line endings",
             "250 2.0.0 Ok",
         ])
         #expect(server.delegate.messages.isEmpty)
