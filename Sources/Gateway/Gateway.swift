@@ -60,7 +60,8 @@ public final class Gateway: Service {
         for destination in config.destinations {
             queues[destination.name] = DeliveryQueue(
                 destination: Destination(name: destination.name, host: destination.host, port: destination.port,
-                                         maxConnections: destination.maxConnections),
+                                         maxConnections: destination.maxConnections,
+                                         tls: DestinationTLSMode(rawValue: destination.tls.rawValue) ?? .off),
                 policy: policy, spool: spool, log: log, group: group,
                 onBounce: { envelope, body, failed in
                     await routerBox.withLockedValue { $0 }?.bounce(envelope, body: body, failed)

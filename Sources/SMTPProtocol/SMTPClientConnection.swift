@@ -86,7 +86,10 @@ public final class SMTPClientConnection: Sendable {
     public var localAddress: String { channel.localAddress?.ipAddress ?? "unknown" }
 
     /// Connects, reads the greeting, says EHLO (falling back to HELO), and runs STARTTLS when configured.
-    public static func connect(host: String, port: Int, group: EventLoopGroup, options: SMTPClientOptions) async throws -> SMTPClientConnection {
+    /// `onConnected` runs once TCP is up (with the local address), before the
+    /// greeting is read, so that logs show the connection before what follows.
+    public static func connect(host: String, port: Int, group: EventLoopGroup, options: SMTPClientOptions,
+                               onConnected: @Sendable (String) -> Void = { _ in }) async throws -> SMTPClientConnection {
         let channel: Channel
         do {
             channel = try await ClientBootstrap(group: group)
@@ -101,6 +104,7 @@ public final class SMTPClientConnection: Sendable {
         } catch {
             throw SMTPClientError.connectFailed("\(error)")
         }
+        onConnected(channel.localAddress?.ipAddress ?? "unknown")
         let handler = try await channel.eventLoop.submit {
             NIOLoopBound(try channel.pipeline.syncOperations.handler(type: SMTPClientHandler.self), eventLoop: channel.eventLoop)
         }.get()
@@ -328,7 +332,7 @@ final class SMTPClientHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let handshake {
-            handshake.fail(SMTPClientError.tlsFailed("\(error)"))
+            handshake.fail(SMTPClientError.tlsFailed(Self.describeTLSFailure(error)))
             self.handshake = nil
         }
         failAll(SMTPClientError.protocolError("\(error)"))
@@ -341,6 +345,17 @@ final class SMTPClientHandler: ChannelInboundHandler {
         failAll(SMTPClientError.connectionClosed)
         timer?.cancel()
         context.fireChannelInactive()
+    }
+
+    /// Turns a BoringSSL handshake error into the words admins know from
+    /// appliance logs (`verify error: certificate verify failed`).
+    static func describeTLSFailure(_ error: Error) -> String {
+        let text = "\(error)"
+        if text.contains("CERTIFICATE_VERIFY_FAILED") { return "verify error: certificate verify failed (\(text))" }
+        if text.contains("NO_CERTIFICATE") || text.contains("PEER_DID_NOT_RETURN_A_CERTIFICATE") {
+            return "verify error: no certificate from server"
+        }
+        return "handshake failed: \(text)"
     }
 
     private func failAll(_ error: Error) {

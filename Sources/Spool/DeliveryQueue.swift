@@ -3,6 +3,7 @@ import Logging
 import MailLog
 import NIOCore
 import NIOPosix
+import NIOSSL
 import SMTPProtocol
 import ServiceLifecycle
 
@@ -61,6 +62,7 @@ public actor DeliveryQueue: Service {
     private nonisolated let onBounce: BounceHandler
     private nonisolated let clock: @Sendable () -> Double
     private nonisolated let tickInterval: Duration
+    private nonisolated let tlsContext: NIOSSLContext?
 
     struct Item: Sendable {
         var envelope: MessageEnvelope
@@ -106,6 +108,18 @@ public actor DeliveryQueue: Service {
         self.tickInterval = tickInterval
         self.clock = clock
         self.onBounce = onBounce
+        self.tlsContext = Self.makeTLSContext(for: destination.tls)
+    }
+
+    /// The client context for the destination's TLS mode (nil for `.off`).
+    static func makeTLSContext(for mode: DestinationTLSMode) -> NIOSSLContext? {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch mode {
+        case .off: return nil
+        case .opportunistic: configuration.certificateVerification = .none
+        case .required: configuration.certificateVerification = .fullVerification
+        }
+        return try? NIOSSLContext(configuration: configuration)
     }
 
     // MARK: - Feeding the queue
@@ -306,10 +320,26 @@ public actor DeliveryQueue: Service {
         do {
             let connection = try await SMTPClientConnection.connect(
                 host: destination.host, port: destination.port, group: group,
-                options: SMTPClientOptions(localHostname: policy.localHostname))
-            log.info("New SMTP DCID \(dcid) interface \(connection.localAddress) address \(destination.host) port \(destination.port)")
+                options: SMTPClientOptions(
+                    localHostname: policy.localHostname, tlsContext: tlsContext,
+                    // SNI and name checks need a host name; for an IP literal only the chain is verified.
+                    tlsServerName: destination.tls == .required && (try? SocketAddress(ipAddress: destination.host, port: 0)) == nil
+                        ? destination.host : nil,
+                    tlsRequired: destination.tls == .required),
+                onConnected: { localAddress in
+                    self.log.info("New SMTP DCID \(dcid) interface \(localAddress) address \(self.destination.host) port \(self.destination.port)")
+                })
+            if let tls = connection.tlsProtocol {
+                log.info("DCID \(dcid) TLS success protocol \(tls) cipher unknown \(destination.name)")
+            }
             await connectionOpened()
             return connection
+        } catch SMTPClientError.tlsFailed(let why) {
+            log.info("DCID \(dcid) TLS failed: \(why)")
+            if destination.tls == .required {
+                log.info("DCID \(dcid) TLS was required but could not be successfully negotiated")
+            }
+            return nil
         } catch {
             log.info("Connection Error: DCID \(dcid) domain: \(destination.name) IP: \(destination.host) port: \(destination.port) details: \(error)")
             return nil

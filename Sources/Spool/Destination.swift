@@ -1,3 +1,15 @@
+/// Whether a queue uses STARTTLS towards its host.
+public enum DestinationTLSMode: String, Sendable, Hashable, Codable {
+    /// Plain text only.
+    case off
+    /// STARTTLS when the host offers it, without verifying its certificate
+    /// (what MTAs do on the open internet); plain text otherwise.
+    case opportunistic
+    /// STARTTLS is mandatory and the certificate must verify against the
+    /// system's trust roots for `host`; otherwise the mail stays queued.
+    case required
+}
+
 /// A next hop that a delivery queue empties into: the smarthost, and later
 /// `the.cpq.host` and `the.cpq.release.host`.
 public struct Destination: Sendable, Hashable, Codable {
@@ -7,12 +19,14 @@ public struct Destination: Sendable, Hashable, Codable {
     public var port: Int
     /// Concurrent connections the queue keeps open to this host.
     public var maxConnections: Int
+    public var tls: DestinationTLSMode
 
-    public init(name: String, host: String, port: Int, maxConnections: Int) {
+    public init(name: String, host: String, port: Int, maxConnections: Int, tls: DestinationTLSMode = .off) {
         self.name = name
         self.host = host
         self.port = port
         self.maxConnections = maxConnections
+        self.tls = tls
     }
 }
 

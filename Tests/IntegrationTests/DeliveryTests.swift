@@ -46,3 +46,51 @@ struct DeliveryTests {
         #expect(logs.range(of: #"MID \d+ was generated for bounce of MID \d+"#, options: .regularExpression) != nil, "\(logs)")
     }
 }
+
+/// STARTTLS on the delivery side: a gateway whose smarthost is a second
+/// gateway (which offers STARTTLS with its self-signed certificate).
+@Suite(.serialized)
+struct DeliveryTLSTests {
+    @Test("opportunistic TLS to the next hop encrypts without verifying")
+    func opportunisticTLS() throws {
+        let sink = try SMTPSink()
+        let nextHop = try GatewayInstance(smarthostPort: sink.port)
+        try nextHop.start()
+        let gateway = try GatewayInstance(smarthostPort: nextHop.port, smarthostTLS: "opportunistic")
+        try gateway.start()
+        defer { gateway.stop(); nextHop.stop(); sink.stop() }
+
+        let (status, output) = try Harness.run(try Harness.tool("swaks"), [
+            "--server", "127.0.0.1:\(gateway.port)", "--from", "a@sender.example", "--to", "b@rcpt.example",
+        ])
+        #expect(status == 0, "\(output)")
+        try Harness.waitUntil("the message at smtp-sink after two hops") { sink.messages.count == 1 }
+        #expect(gateway.mailLogs.range(of: #"Info: DCID \d+ TLS success protocol TLSv1\.[23]"#, options: .regularExpression) != nil,
+                "\(gateway.mailLogs)")
+        #expect(nextHop.mailLogs.contains("TLS success protocol TLSv1."), "\(nextHop.mailLogs)")
+        #expect(sink.messages.first?.contains("with ESMTPS id") == true, "the second hop received over TLS")
+    }
+
+    @Test("required TLS with an unverifiable certificate keeps the mail queued and says why")
+    func requiredTLSFailsClosed() throws {
+        let sink = try SMTPSink()
+        let nextHop = try GatewayInstance(smarthostPort: sink.port)
+        try nextHop.start()
+        let gateway = try GatewayInstance(smarthostPort: nextHop.port, smarthostTLS: "required")
+        try gateway.start()
+        defer { gateway.stop(); nextHop.stop(); sink.stop() }
+
+        let (status, output) = try Harness.run(try Harness.tool("swaks"), [
+            "--server", "127.0.0.1:\(gateway.port)", "--from", "a@sender.example", "--to", "b@rcpt.example",
+        ])
+        #expect(status == 0, "\(output)")
+        try Harness.waitUntil("the TLS failure in mail_logs") {
+            gateway.mailLogs.contains("TLS was required but could not be successfully negotiated")
+        }
+        let logs = gateway.mailLogs
+        #expect(logs.range(of: #"Info: DCID \d+ TLS failed: verify error"#, options: .regularExpression) != nil, "\(logs)")
+        #expect(!logs.contains("Message finished MID"), "the message must stay queued: \(logs)")
+        #expect(!nextHop.mailLogs.contains(" ready "), "nothing may reach the next hop in plain text")
+        #expect(sink.messages.isEmpty)
+    }
+}

@@ -22,7 +22,7 @@ final class GatewayInstance {
         """
 
     init(smarthostPort: Int, hat: String = GatewayInstance.relayLoopbackHAT, rat: String = "ALL ACCEPT",
-         delivery: String = "", tls: Bool = true) throws {
+         delivery: String = "", tls: Bool = true, smarthostTLS: String = "off") throws {
         home = try Harness.makeTempDirectory("gw")
         port = Harness.freePort()
         self.smarthostPort = smarthostPort
@@ -50,6 +50,7 @@ final class GatewayInstance {
                 host: 127.0.0.1
                 port: \(smarthostPort)
                 max_connections: 10
+                tls: \(smarthostTLS)
             delivery:
               default_destination: smarthost
               retry_initial_s: 1
