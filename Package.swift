@@ -89,7 +89,12 @@ let package = Package(
         ),
         .testTarget(
             name: "SpoolTests",
-            dependencies: ["Spool", "MailLog", "SMTPProtocol"]
+            dependencies: [
+                "Spool", "MailLog", "SMTPProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "GatewayTests",
