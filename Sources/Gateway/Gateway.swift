@@ -61,7 +61,7 @@ public final class Gateway: Service {
             queues[destination.name] = DeliveryQueue(
                 destination: Destination(name: destination.name, host: destination.host, port: destination.port,
                                          maxConnections: destination.maxConnections,
-                                         tls: DestinationTLSMode(rawValue: destination.tls.rawValue) ?? .off),
+                                         tls: destination.tls),
                 policy: policy, spool: spool, log: log, group: group,
                 onBounce: { envelope, body, failed in
                     await routerBox.withLockedValue { $0 }?.bounce(envelope, body: body, failed)

@@ -1,5 +1,5 @@
 /// Whether a queue uses STARTTLS towards its host.
-public enum DestinationTLSMode: String, Sendable, Hashable, Codable {
+public enum DestinationTLSMode: String, Sendable, Hashable, Codable, CaseIterable {
     /// Plain text only.
     case off
     /// STARTTLS when the host offers it, without verifying its certificate

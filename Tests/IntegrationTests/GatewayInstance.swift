@@ -1,4 +1,5 @@
 import Foundation
+import Gateway
 
 /// A real `lazaret gateway` process with its own home directory, an SMTP
 /// listener on an ephemeral port, and the smarthost pointed at `smarthostPort`.
@@ -9,17 +10,8 @@ final class GatewayInstance {
     private(set) var process: Background?
     private var restarts = 0
 
-    static let relayLoopbackHAT = """
-        $RELAYED
-          RELAY {}
-        $BLOCKED
-          REJECT {}
-        RELAYLIST:
-          127.0.0.0/8
-            $RELAYED (loopback relays)
-        ALL
-          $BLOCKED (Everyone else)
-        """
+    /// The HAT `lazaret up` uses: relay for loopback, reject everyone else.
+    static let relayLoopbackHAT = GatewayConfiguration.defaultHAT
 
     init(smarthostPort: Int, hat: String = GatewayInstance.relayLoopbackHAT, rat: String = "ALL ACCEPT",
          delivery: String = "", tls: Bool = true, smarthostTLS: String = "off") throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Spool
 import Yams
 
 /// The gateway's configuration file (YAML). docs/CONFIGURATION.md documents
@@ -116,10 +117,8 @@ public struct GatewayConfiguration: Hashable, Sendable {
         }
     }
 
-    /// How delivery to a destination uses TLS.
-    public enum DestinationTLS: String, Hashable, Sendable, CaseIterable {
-        case off, opportunistic, required
-    }
+    /// How delivery to a destination uses TLS (the delivery queue's own type).
+    public typealias DestinationTLS = DestinationTLSMode
 
     /// A next hop that delivery queues mail for (the queue name `tophosts` shows).
     public struct Destination: Hashable, Sendable {
