@@ -50,6 +50,16 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .target(
+            name: "Scanning",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            exclude: ["README.md"]
+        ),
+        .target(
             name: "Gateway",
             dependencies: [
                 "SMTPProtocol",
@@ -106,8 +116,15 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "ScanningTests",
+            dependencies: ["Scanning"]
+        ),
+        .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Gateway", "SMTPProtocol"]
+            dependencies: [
+                "Gateway", "SMTPProtocol", "Scanning",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
     ]
 )

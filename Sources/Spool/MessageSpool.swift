@@ -22,9 +22,15 @@ public struct MessageEnvelope: Sendable, Hashable, Codable {
     public var destination: String
     /// Octets of the stored body.
     public var size: Int
+    /// What later stages need to know about the message, kept with it on disk: the
+    /// sender group, MAIL parameters, the next pipeline stage, quarantine tickets...
+    /// The spool does not interpret them; each key is owned by the module that writes it.
+    public var attributes: [String: String]
 
     public init(mid: MID, icid: UInt64, listener: String, remoteAddress: String, heloName: String,
-                mailFrom: String, recipients: [String], receivedAt: Double, destination: String, size: Int) {
+                mailFrom: String, recipients: [String], receivedAt: Double, destination: String, size: Int,
+                attributes: [String: String] = [:]) {
+        self.attributes = attributes
         self.mid = mid
         self.icid = icid
         self.listener = listener

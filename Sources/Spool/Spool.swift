@@ -195,6 +195,35 @@ public final class Spool: MessageSpool {
         enqueue(SpoolWriteQueue.Item(record: record, kind: .outcome(mid: mid, recipients: pending), completion: completion))
     }
 
+    /// Finishes message `mid` and stores `parts` in its place, atomically: after a crash
+    /// either the original is still pending or every part is. This is how the scanning
+    /// pipeline commits a verdict: a rewritten copy (a part may reuse the original's MID),
+    /// a quarantine ticket, a split, a generated DSN or notification; no parts drops it.
+    ///
+    /// - Throws: `SpoolError.Code.unknownMessage` if `mid` has no pending recipient any more
+    ///   (an administrator deleted it meanwhile): nothing is written.
+    public func replace(_ mid: MID, with parts: [(envelope: MessageEnvelope, body: ByteBuffer)]) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            replace(mid, with: parts) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Callback variant of `replace(_:with:)`; see `store(_:body:completion:)`.
+    public func replace(_ mid: MID, with parts: [(envelope: MessageEnvelope, body: ByteBuffer)],
+                        completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        if let part = parts.first(where: { $0.envelope.recipients.isEmpty }) {
+            completion(.failure(SpoolError(.invalidArgument, "MID \(part.envelope.mid) has no recipients; nothing to store")))
+            return
+        }
+        guard index.withLockedValue({ $0.messages[mid] != nil }) else {
+            completion(.failure(SpoolError(.unknownMessage, "MID \(mid) is not in the spool (every recipient already has an outcome); nothing replaced")))
+            return
+        }
+        let (record, offsets) = SpoolRecord.encodeReplace(original: mid, parts: parts)
+        let written = zip(parts, offsets).map { (envelope: $0.envelope, bodyOffset: $1, bodyLength: $0.body.readableBytes) }
+        enqueue(SpoolWriteQueue.Item(record: record, kind: .replace(original: mid, parts: written), completion: completion))
+    }
+
     private func enqueue(_ item: SpoolWriteQueue.Item) {
         if let error = refusal() {
             item.completion?(.failure(error))

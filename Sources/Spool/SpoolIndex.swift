@@ -76,6 +76,24 @@ struct SpoolIndex: Sendable {
         return false
     }
 
+    /// Applies a replace: `original` is finished (whatever was pending) and each part
+    /// becomes a new message with every recipient pending. A part may reuse the
+    /// original's MID (the same message, rewritten). Unknown originals are ignored,
+    /// but their parts are still added: the parts are what the record promises.
+    mutating func applyReplace(original: MID, parts: [(envelope: MessageEnvelope, file: SegmentFile, bodyOffset: Int, bodyLength: Int)]) {
+        if let entry = messages.removeValue(forKey: original) {
+            segments[entry.file.number]?.live -= 1
+        }
+        for part in parts where !part.envelope.recipients.isEmpty {
+            if let old = messages.removeValue(forKey: part.envelope.mid) {
+                segments[old.file.number]?.live -= 1
+            }
+            messages[part.envelope.mid] = Entry(envelope: part.envelope, pending: Array(0..<part.envelope.recipients.count),
+                                                file: part.file, bodyOffset: part.bodyOffset, bodyLength: part.bodyLength)
+            segments[part.file.number]?.live += 1
+        }
+    }
+
     /// Removes and returns the oldest segments that, with every older one, hold no pending
     /// message (never the current segment). Delete their files in the returned order.
     mutating func takeReclaimable() -> [Segment] {

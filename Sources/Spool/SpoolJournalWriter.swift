@@ -127,6 +127,10 @@ final class SpoolJournalWriter: @unchecked Sendable {
                     state.counters.compactedMessages += 1
                 case .outcome(let mid, let recipients):
                     state.applyOutcome(mid: mid, recipients: recipients)
+                case .replace(let original, let parts):
+                    state.applyReplace(original: original, parts: parts.map {
+                        (envelope: $0.envelope, file: w.file, bodyOffset: w.offset + $0.bodyOffset, bodyLength: $0.bodyLength)
+                    })
                 }
             }
             state.counters.records += written.count

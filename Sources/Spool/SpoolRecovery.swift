@@ -89,6 +89,15 @@ struct SpoolRecovery {
             if index.messages[envelope.mid] == nil { finished.insert(envelope.mid) }
         case .outcome(let mid, _, let recipients):
             if index.applyOutcome(mid: mid, recipients: recipients) { finished.insert(mid) }
+        case .replace(let original, let parts):
+            // A replace only ever follows its original in the journal; if the original is
+            // already finished (or was never seen), its parts still stand on their own.
+            for part in parts { maxMID = max(maxMID, part.envelope.mid) }
+            let fresh = parts.filter { $0.envelope.mid == original || !finished.contains($0.envelope.mid) }
+            index.applyReplace(original: original, parts: fresh.map {
+                (envelope: $0.envelope, file: file, bodyOffset: $0.bodyOffset, bodyLength: $0.bodyLength)
+            })
+            if index.messages[original] == nil { finished.insert(original) }
         }
     }
 

@@ -18,6 +18,8 @@ final class SpoolWriteQueue: @unchecked Sendable {
             /// A compaction copy of a pending message; `pending` is its pending set when copied.
             case copy(envelope: MessageEnvelope, pending: [Int], bodyOffset: Int, bodyLength: Int)
             case outcome(mid: MID, recipients: [Int])
+            /// `original` finished, `parts` new pending messages (body offsets inside the record).
+            case replace(original: MID, parts: [(envelope: MessageEnvelope, bodyOffset: Int, bodyLength: Int)])
         }
         var record: ByteBuffer
         var kind: Kind

@@ -1,0 +1,88 @@
+import Foundation
+import NIOCore
+import Scanning
+import Testing
+
+/// The clamd client against a real clamd (started by the test with a one-line EICAR
+/// signature database).
+@Suite(.serialized) struct ClamdClientTests {
+    static func mail(attachment: String, name: String, padding: Int = 0) -> ByteBuffer {
+        let encoded = Data(attachment.utf8).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
+        return ByteBuffer(string: """
+            From: a@example.org\r
+            To: b@example.org\r
+            Subject: test\r
+            MIME-Version: 1.0\r
+            Content-Type: multipart/mixed; boundary="b1"\r
+            \r
+            --b1\r
+            Content-Type: text/plain\r
+            \r
+            see attached\r
+            \(String(repeating: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", count: padding))\r
+            --b1\r
+            Content-Type: application/octet-stream; name="\(name)"\r
+            Content-Disposition: attachment; filename="\(name)"\r
+            Content-Transfer-Encoding: base64\r
+            \r
+            \(encoded)\r
+            --b1--\r
+
+            """)
+    }
+
+    @Test func verdictsFromARealClamd() async throws {
+        let clamd = try Clamd()
+        defer { clamd.stop() }
+        let client = ClamdClient(address: .unix(path: clamd.socketPath), timeout: .seconds(60), chunkSize: 1024)
+        #expect(await client.ping())
+        #expect(try await client.version().hasPrefix("ClamAV "))
+        #expect(await client.scan(Self.mail(attachment: "hello, nothing to see", name: "note.txt")) == .clean)
+        let infected = await client.scan(Self.mail(attachment: Clamd.eicar, name: "eicar.com"))
+        guard case .infected(let names) = infected else {
+            Issue.record("expected infected, got \(infected)")
+            return
+        }
+        #expect(names.count == 1 && names[0].hasPrefix("Eicar-Test-Signature"))
+        // A message of many chunks reaches clamd intact (the attachment starts 64 KB in).
+        let big = Self.mail(attachment: Clamd.eicar, name: "eicar.com", padding: 1000)
+        #expect(big.readableBytes > 64 * 1024)
+        #expect(await client.scan(big) != .clean)
+        #expect(await client.scan(Self.mail(attachment: "harmless", name: "a.txt", padding: 1000)) == .clean)
+    }
+
+    @Test func clamdDownIsUnavailableNeverClean() async throws {
+        let clamd = try Clamd()
+        clamd.stop()
+        let client = ClamdClient(address: .unix(path: clamd.socketPath), timeout: .seconds(10))
+        let verdict = await client.scan(Self.mail(attachment: "hello", name: "a.txt"))
+        guard case .unavailable(let reason) = verdict else {
+            Issue.record("expected unavailable, got \(verdict)")
+            return
+        }
+        #expect(reason.contains("cannot connect to clamd"))
+        #expect(await client.ping() == false)
+    }
+
+    /// A clamd that accepts the connection and never answers costs at most the timeout.
+    @Test func hungClamdTimesOut() async throws {
+        let directory = try Harness.makeTempDirectory("hung")
+        let path = directory + "/hung.sock"
+        let listener = try Background(try Harness.tool("python3"), ["-c", """
+            import socket, time
+            s = socket.socket(socket.AF_UNIX); s.bind('\(path)'); s.listen(5)
+            conns = []
+            while True:
+                c, _ = s.accept(); conns.append(c)
+            """], logPath: directory + "/py.log")
+        defer { listener.kill9() }
+        try Harness.waitUntil("the hung socket", seconds: 30) { FileManager.default.fileExists(atPath: path) }
+        let client = ClamdClient(address: .unix(path: path), timeout: .milliseconds(500))
+        let verdict = await client.scan(ByteBuffer(string: "hello"))
+        guard case .unavailable(let reason) = verdict else {
+            Issue.record("expected unavailable, got \(verdict)")
+            return
+        }
+        #expect(reason.contains("no answer from clamd"))
+    }
+}
