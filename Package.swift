@@ -65,6 +65,8 @@ let package = Package(
                 "SMTPProtocol",
                 "Spool",
                 "MailLog",
+                "Scanning",
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -6,10 +6,13 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import SMTPProtocol
+import Scanning
 import ServiceLifecycle
 import Spool
+import UnixSignals
 
-/// The `gateway` role assembled: listeners (HAT/RAT) → spool → delivery queues.
+/// The `gateway` role assembled: listeners (HAT/RAT) → spool → work queue (the
+/// scanning pipeline) → delivery queues.
 ///
 /// Run it as a `Service` in a `ServiceGroup`; a graceful shutdown stops the
 /// listeners first, lets the queues finish their current transactions, and
@@ -19,13 +22,16 @@ public final class Gateway: Service {
     /// The directory relative paths in the configuration are resolved against.
     public let home: String
     private let group: EventLoopGroup
+    /// The file the configuration came from; SIGHUP reads it again.
+    public let configurationPath: String?
     private let onReady: @Sendable ([String]) -> Void
 
-    public init(configuration: GatewayConfiguration, home: String,
+    public init(configuration: GatewayConfiguration, home: String, configurationPath: String? = nil,
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 onReady: @escaping @Sendable ([String]) -> Void = { _ in }) {
         self.configuration = configuration
         self.home = home
+        self.configurationPath = configurationPath
         self.group = group
         self.onReady = onReady
     }
@@ -71,6 +77,31 @@ public final class Gateway: Service {
                                    spool: spool, log: log, hostname: config.hostname)
         routerBox.withLockedValue { $0 = router }
 
+        // The scanning pipeline.
+        let scanning = config.scanning
+        let engine = await ScanSetup.engine(scanning.antivirus, log: log, announce: { print($0) })
+        let rulesPath = resolve(scanning.outbreak.rules)
+        let rules: OutbreakRules
+        let pipeline: ScanPipeline
+        let hold: OutbreakHold?
+        do {
+            rules = try OutbreakWatcher.initialRules(path: rulesPath, log: log)
+            pipeline = try ScanSetup.pipeline(config, engine: engine, rules: rules)
+            hold = scanning.outbreak.enabled ? try OutbreakHold(directory: resolve(scanning.outbreak.heldCopies)) : nil
+        } catch {
+            log.critical("Gateway cannot start: \(error)")
+            throw error
+        }
+        let work = WorkQueue(pipeline: pipeline, spool: spool, log: log, router: router,
+                             settings: .init(hostname: config.hostname, quarantineDestination: scanning.quarantineDestination,
+                                             workers: scanning.workers, outbreakQuarantine: scanning.outbreak.quarantine),
+                             hold: hold)
+        router.attach(work)
+        let watcher = hold.map {
+            OutbreakWatcher(rulesPath: rulesPath, pollSeconds: scanning.outbreak.pollSeconds, work: work, hold: $0, log: log, engine: engine)
+        }
+        log.info("Pipeline: \(pipeline.messageFilters.names.count) message filter(s), \(pipeline.policies.count) mail policies, anti-virus \(engine == nil ? "off" : "on"), outbreak filters \(scanning.outbreak.enabled ? "on (rules version \(rules.version))" : "off")")
+
         // Listeners.
         let reverseDNS = ReverseDNS()
         let rates = RateLimiter()
@@ -113,16 +144,51 @@ public final class Gateway: Service {
         onReady(ready)
 
         let listeners = NIOLockedValueBox(servers)
+        let stopped = NIOLockedValueBox(false)
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { taskGroup in
                 for queue in queues.values {
                     taskGroup.addTask { try await queue.run() }
                 }
+                taskGroup.addTask { await work.run() }
+                if let watcher {
+                    taskGroup.addTask { await watcher.run(stopped: { stopped.withLockedValue { $0 } }) }
+                }
+                taskGroup.addTask {
+                    // SIGHUP: read the configuration again and put new filters in force.
+                    try? await cancelWhenGracefulShutdown {
+                        for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                            await self.reload(work: work, engine: engine, log: log)
+                            await watcher?.check()
+                        }
+                    }
+                }
             }
         } onGracefulShutdown: {
+            stopped.withLockedValue { $0 = true }
             for server in listeners.withLockedValue({ $0 }) { server.close(promise: nil) }
+            work.stop()
         }
+        for line in work.timings.summary() { log.info("Pipeline timing \(line)") }
         log.info("Gateway stopped")
+    }
+
+    /// Reads the configuration file again; valid filters, mail policies and anti-virus
+    /// actions take effect for every message scanned from now on, without dropping a
+    /// session. A file with any error changes nothing (the error is logged).
+    func reload(work: WorkQueue, engine: (any AntivirusEngine)?, log: MailLog) async {
+        guard let configurationPath else {
+            log.warning("Configuration reload asked, but this gateway was not started from a file; nothing changed")
+            return
+        }
+        do {
+            let fresh = try GatewayConfiguration.load(path: configurationPath)
+            let pipeline = try ScanSetup.pipeline(fresh, engine: engine, rules: work.current.outbreakRules)
+            work.reload(pipeline)
+            log.info("Configuration reloaded from \(configurationPath): \(pipeline.messageFilters.names.count) message filter(s), \(pipeline.policies.count) mail policies in force (listener, destination and spool changes need a restart)")
+        } catch {
+            log.warning("Configuration reload failed, the running configuration stays in force: \(error)")
+        }
     }
 
     private func tlsContext(for listener: GatewayConfiguration.Listener) throws -> NIOSSLContext? {

@@ -133,7 +133,8 @@ final class ListenerSession: SMTPServerDelegate {
             mid: mid, icid: icid, listener: context.listener.name, remoteAddress: remoteAddress,
             heloName: transaction.heloName, mailFrom: transaction.mailFrom, recipients: transaction.recipients,
             receivedAt: Date().timeIntervalSince1970, destination: context.router.defaultDestination,
-            size: stored.readableBytes)
+            size: stored.readableBytes,
+            attributes: EnvelopeAttribute.forNewMessage(senderGroup: decision?.senderGroup))
         let promise = eventLoop.makePromise(of: SMTPReply.self)
         let context = self.context
         let icid = self.icid

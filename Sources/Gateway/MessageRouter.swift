@@ -1,5 +1,7 @@
 import Foundation
 import MailLog
+import NIOConcurrencyHelpers
+import Scanning
 import NIOCore
 import SMTPProtocol
 import Spool
@@ -24,7 +26,21 @@ final class MessageRouter: Sendable {
     func queue(named name: String) -> DeliveryQueue? { queues[name] }
     var allQueues: [DeliveryQueue] { queues.keys.sorted().compactMap { queues[$0] } }
 
+    /// Where messages that still have pipeline stages to run go (set once at start).
+    private let workQueue = NIOLockedValueBox<WorkQueue?>(nil)
+
+    func attach(_ queue: WorkQueue) {
+        workQueue.withLockedValue { $0 = queue }
+    }
+
+    /// Sends a stored message on: to the work queue if pipeline stages remain (its
+    /// `pipeline` attribute), else to the delivery queue its envelope names.
     func route(_ message: SpooledMessage) async {
+        if let stage = EnvelopeAttribute.nextStage(message.envelope), stage != .delivery,
+           let work = workQueue.withLockedValue({ $0 }) {
+            work.submit(message, from: stage)
+            return
+        }
         let queue = queues[message.envelope.destination] ?? queues[defaultDestination]
         guard let queue else {
             log.critical("MID \(message.envelope.mid) names destination \"\(message.envelope.destination)\" which is not configured; it stays in the spool until the destination is added")

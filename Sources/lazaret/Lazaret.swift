@@ -9,7 +9,7 @@ struct Lazaret: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lazaret",
         abstract: "Lazaret: a centralized Policy, Virus and Outbreak email quarantine.",
-        subcommands: [Up.self, GatewayCommand.self])
+        subcommands: [Up.self, GatewayCommand.self, Reload.self, OutbreakCommand.self])
 }
 
 /// `lazaret up`: the whole system on loopback with embedded defaults.
@@ -30,10 +30,15 @@ struct Up: AsyncParsableCommand {
             print("lazaret: using \(configPath)")
         } else {
             configuration = GatewayConfiguration.defaults(home: home)
-            try configuration.yaml().write(toFile: configPath, atomically: true, encoding: .utf8)
+            try (GatewayConfiguration.starterHeader + configuration.yaml()).write(toFile: configPath, atomically: true, encoding: .utf8)
             print("lazaret: wrote the default configuration to \(configPath)")
+            let rulesPath = configuration.resolvedPath(configuration.scanning.outbreak.rules)
+            if !FileManager.default.fileExists(atPath: rulesPath) {
+                try GatewayConfiguration.sampleOutbreakRules.write(toFile: rulesPath, atomically: true, encoding: .utf8)
+                print("lazaret: wrote sample outbreak rules to \(rulesPath)")
+            }
         }
-        try await runGateway(configuration, home: home)
+        try await runGateway(configuration, home: home, configPath: configPath)
     }
 }
 
@@ -51,7 +56,7 @@ struct GatewayCommand: AsyncParsableCommand {
         let configPath = absolutePath(config)
         let configuration = try GatewayConfiguration.load(path: configPath)
         let home = home.map(absolutePath) ?? (configPath as NSString).deletingLastPathComponent
-        try await runGateway(configuration, home: home)
+        try await runGateway(configuration, home: home, configPath: configPath)
     }
 }
 
@@ -60,10 +65,13 @@ func absolutePath(_ path: String) -> String {
     return url.standardizedFileURL.path
 }
 
-func runGateway(_ configuration: GatewayConfiguration, home: String) async throws {
+func runGateway(_ configuration: GatewayConfiguration, home: String, configPath: String) async throws {
     var logger = Logger(label: "lazaret")
     logger.logLevel = .warning
-    let gateway = Gateway(configuration: configuration, home: home) { lines in
+    let pidFile = PIDFile(home: home)
+    try pidFile.write()
+    defer { pidFile.remove() }
+    let gateway = Gateway(configuration: configuration, home: home, configurationPath: configPath) { lines in
         for line in lines { print("lazaret: gateway \(line)") }
         print("lazaret: ready (Ctrl-C or SIGTERM stops)")
         fflush(nil)

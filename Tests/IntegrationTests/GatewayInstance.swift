@@ -13,8 +13,12 @@ final class GatewayInstance {
     /// The HAT `lazaret up` uses: relay for loopback, reject everyone else.
     static let relayLoopbackHAT = GatewayConfiguration.defaultHAT
 
+    /// `cpqPort`: where `the.cpq.host` (quarantined mail) delivers; nothing listens
+    /// there unless the test starts something. `scanning`: YAML for message_filters,
+    /// antivirus, outbreak... (anti-virus off unless it says otherwise).
     init(smarthostPort: Int, hat: String = GatewayInstance.relayLoopbackHAT, rat: String = "ALL ACCEPT",
-         delivery: String = "", tls: Bool = true, smarthostTLS: String = "off") throws {
+         delivery: String = "", tls: Bool = true, smarthostTLS: String = "off", cpqPort: Int = Harness.freePort(),
+         scanning: String = "antivirus: {enabled: off}") throws {
         home = try Harness.makeTempDirectory("gw")
         port = Harness.freePort()
         self.smarthostPort = smarthostPort
@@ -43,6 +47,11 @@ final class GatewayInstance {
                 port: \(smarthostPort)
                 max_connections: 10
                 tls: \(smarthostTLS)
+              - name: the.cpq.host
+                host: 127.0.0.1
+                port: \(cpqPort)
+                max_connections: 4
+                tls: off
             delivery:
               default_destination: smarthost
               retry_initial_s: 1
@@ -54,6 +63,7 @@ final class GatewayInstance {
               fsync: true
             logs:
               mail_logs: logs/mail_logs
+            \(scanning)
             """
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     }

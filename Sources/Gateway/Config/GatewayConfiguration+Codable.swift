@@ -14,7 +14,7 @@ enum ConfigurationPath {
 }
 
 /// Any key, to list the keys a mapping holds.
-private struct AnyKey: CodingKey {
+struct AnyKey: CodingKey {
     var stringValue: String
     var intValue: Int?
     init(stringValue: String) { self.stringValue = stringValue }
@@ -23,7 +23,7 @@ private struct AnyKey: CodingKey {
 
 extension Decoder {
     /// Throws a `ConfigurationError` naming the first key that is not one of `Keys`.
-    fileprivate func rejectUnknownKeys<Keys: CodingKey & CaseIterable>(_: Keys.Type) throws {
+    func rejectUnknownKeys<Keys: CodingKey & CaseIterable>(_: Keys.Type) throws {
         let container = try self.container(keyedBy: AnyKey.self)
         let known = Keys.allCases.map(\.stringValue)
         for key in container.allKeys where !known.contains(key.stringValue) {
@@ -36,12 +36,12 @@ extension Decoder {
 
 extension KeyedDecodingContainer {
     /// The value, or `fallback` when the key is missing or null.
-    fileprivate func value<T: Decodable>(_ key: Key, default fallback: @autoclosure () -> T) throws -> T {
+    func value<T: Decodable>(_ key: Key, default fallback: @autoclosure () -> T) throws -> T {
         try decodeIfPresent(T.self, forKey: key) ?? fallback()
     }
 
     /// One of an enum's raw values, with an error listing the choices.
-    fileprivate func choice<E: RawRepresentable & CaseIterable>(_ key: Key, default fallback: E) throws -> E where E.RawValue == String {
+    func choice<E: RawRepresentable & CaseIterable>(_ key: Key, default fallback: E) throws -> E where E.RawValue == String {
         guard let text = try decodeIfPresent(String.self, forKey: key) else { return fallback }
         guard let value = E(rawValue: text) else {
             let choices = E.allCases.map(\.rawValue).joined(separator: " | ")
@@ -54,6 +54,12 @@ extension KeyedDecodingContainer {
 extension GatewayConfiguration: Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case hostname, interfaces, listeners, destinations, delivery, spool, logs
+        case quarantines
+        case quarantineDestination = "quarantine_destination"
+        case messageFilters = "message_filters"
+        case mailPolicies = "mail_policies"
+        case antivirus, outbreak
+        case scanWorkers = "scan_workers"
     }
 
     /// Decodes the file; `home` comes from `userInfo[.gatewayHome]`. Does not
@@ -73,6 +79,15 @@ extension GatewayConfiguration: Codable {
             spool: try container.value(.spool, default: defaults.spool),
             logs: try container.value(.logs, default: defaults.logs)
         )
+        let scan = GatewayConfiguration.ScanningSettings()
+        scanning = GatewayConfiguration.ScanningSettings(
+            quarantines: try container.value(.quarantines, default: scan.quarantines),
+            quarantineDestination: try container.value(.quarantineDestination, default: scan.quarantineDestination),
+            messageFilters: try container.value(.messageFilters, default: scan.messageFilters),
+            mailPolicies: try container.value(.mailPolicies, default: scan.mailPolicies),
+            antivirus: try container.value(.antivirus, default: scan.antivirus),
+            outbreak: try container.value(.outbreak, default: scan.outbreak),
+            workers: try container.value(.scanWorkers, default: scan.workers))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -84,6 +99,13 @@ extension GatewayConfiguration: Codable {
         try container.encode(delivery, forKey: .delivery)
         try container.encode(spool, forKey: .spool)
         try container.encode(logs, forKey: .logs)
+        try container.encode(scanning.quarantines, forKey: .quarantines)
+        try container.encode(scanning.quarantineDestination, forKey: .quarantineDestination)
+        try container.encode(scanning.messageFilters, forKey: .messageFilters)
+        try container.encode(scanning.mailPolicies, forKey: .mailPolicies)
+        try container.encode(scanning.antivirus, forKey: .antivirus)
+        try container.encode(scanning.outbreak, forKey: .outbreak)
+        try container.encode(scanning.workers, forKey: .scanWorkers)
     }
 }
 

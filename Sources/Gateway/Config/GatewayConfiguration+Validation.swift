@@ -102,6 +102,7 @@ extension GatewayConfiguration {
         }
         if spool.directory.isEmpty { problems.append("spool.directory: is empty") }
         if logs.mailLogs.isEmpty { problems.append("logs.mail_logs: is empty") }
+        problems += scanningProblems()
 
         if !problems.isEmpty { throw ConfigurationError(problems: problems) }
     }

@@ -21,6 +21,10 @@ public struct GatewayConfiguration: Hashable, Sendable {
     public var delivery: Delivery
     public var spool: SpoolSettings
     public var logs: Logs
+    /// Message filters, mail policies, anti-virus and outbreak filters, quarantines
+    /// (top-level keys `message_filters`, `mail_policies`, `antivirus`, `outbreak`,
+    /// `quarantines`, `quarantine_destination`, `scan_workers`).
+    public var scanning = ScanningSettings()
 
     public init(
         home: String, hostname: String, interfaces: [Interface], listeners: [Listener],
@@ -200,21 +204,41 @@ public struct GatewayConfiguration: Hashable, Sendable {
     /// The RAT of the default listener: any recipient.
     public static let defaultRAT = "ALL ACCEPT\n"
 
+    /// The starter message filters of `lazaret up`: executables and scripts, by
+    /// attachment name and by type, go to the Policy quarantine.
+    public static let starterMessageFilters = #"""
+        # Starter policy (docs/FILTERS.md): filters run in this order.
+        block_executables: if (attachment-filename == '(?i)\.(exe|scr|com|pif|bat|cmd|vbs|vbe|js|jse|wsf|wsh|hta|msi|ps1|jar|lnk)$') {
+            quarantine("Policy");
+        }
+        block_executable_types: if (attachment-type == '(?i)^application/(x-msdownload|x-msdos-program|x-dosexec|x-ms-installer|x-msi|java-archive|x-sh|x-bat)$') {
+            quarantine("Policy");
+        }
+
+        """#
+
     /// The configuration `lazaret up` starts with: listener `IncomingMail` on
-    /// 127.0.0.1:2525 relaying for 127.0.0.0/8 to any recipient, and one
-    /// destination `smarthost` at 127.0.0.1:2526.
+    /// 127.0.0.1:2525 relaying for 127.0.0.0/8 to any recipient, destination
+    /// `smarthost` at 127.0.0.1:2526, `the.cpq.host` (the manager's cpq_listener,
+    /// 127.0.0.1:7025) for quarantined mail, the starter message filters,
+    /// anti-virus `auto` (clamd at Debian's socket if it answers) and the sample
+    /// outbreak rules file.
     public static func defaults(home: String) -> GatewayConfiguration {
-        GatewayConfiguration(
+        var configuration = GatewayConfiguration(
             home: home,
             hostname: "gateway.lazaret.local",
             interfaces: [Interface(name: "Management", address: "127.0.0.1")],
             listeners: [Listener(name: "IncomingMail", interface: "Management", port: 2525,
                                  tls: TLSFiles(certificate: "tls/gateway.pem", key: "tls/gateway.key"))],
-            destinations: [Destination(name: "smarthost", host: "127.0.0.1", port: 2526)],
+            destinations: [Destination(name: "smarthost", host: "127.0.0.1", port: 2526),
+                           Destination(name: "the.cpq.host", host: "127.0.0.1", port: 7025, tls: .required)],
             delivery: Delivery(defaultDestination: "smarthost"),
             spool: SpoolSettings(),
             logs: Logs()
         )
+        configuration.scanning = ScanningSettings(messageFilters: starterMessageFilters,
+                                                  antivirus: AntivirusSettings(enabled: .auto))
+        return configuration
     }
 
     /// The interface called `name`, e.g. to find the address a listener binds to.
