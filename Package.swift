@@ -50,6 +50,10 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .target(
+            name: "Scanning",
+            exclude: ["README.md"]
+        ),
+        .target(
             name: "Gateway",
             dependencies: [
                 "SMTPProtocol",
@@ -104,6 +108,10 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "ScanningTests",
+            dependencies: ["Scanning"]
         ),
         .testTarget(
             name: "IntegrationTests",
