@@ -50,8 +50,13 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .target(
+            name: "MailMessage",
+            exclude: ["README.md"]
+        ),
+        .target(
             name: "Scanning",
             dependencies: [
+                "MailMessage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

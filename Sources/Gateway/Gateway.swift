@@ -63,7 +63,7 @@ public final class Gateway: Service {
             hostDownAfterFailures: delivery.hostDownAfterFailures)
         let routerBox = NIOLockedValueBox<MessageRouter?>(nil)
         var queues: [String: DeliveryQueue] = [:]
-        for destination in config.destinations {
+        for destination in config.effectiveDestinations {
             queues[destination.name] = DeliveryQueue(
                 destination: Destination(name: destination.name, host: destination.host, port: destination.port,
                                          maxConnections: destination.maxConnections,
@@ -132,7 +132,7 @@ public final class Gateway: Service {
             log.critical("Gateway cannot start: \(error)")
             throw error
         }
-        for destination in config.destinations {
+        for destination in config.effectiveDestinations {
             ready.append("delivery queue \(destination.name) → \(destination.host):\(destination.port)")
         }
 
@@ -156,7 +156,7 @@ public final class Gateway: Service {
                 }
                 taskGroup.addTask {
                     // SIGHUP: read the configuration again and put new filters in force.
-                    try? await cancelWhenGracefulShutdown {
+                    await cancelWhenGracefulShutdown {
                         for await _ in await UnixSignalsSequence(trapping: .sighup) {
                             await self.reload(work: work, engine: engine, log: log)
                             await watcher?.check()

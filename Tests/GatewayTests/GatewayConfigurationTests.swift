@@ -118,8 +118,44 @@ import Testing
         #expect(config.destinations[0].tls == .off)
         #expect(config.delivery.retryMaxSeconds == 3600)
         #expect(config.spool.fsync)
-        #expect(try GatewayConfiguration.parse(yaml: "", home: "/h") == GatewayConfiguration.defaults(home: "/h"))
-        #expect(try GatewayConfiguration.parse(yaml: "# nothing yet\n", home: "/h") == GatewayConfiguration.defaults(home: "/h"))
+        // An empty file is the defaults, except scanning: a file that does not mention
+        // anti-virus means `on` (never mail through unscanned) and no filters; only
+        // `lazaret up` writes `auto` and the starter policy, explicitly.
+        var expected = GatewayConfiguration.defaults(home: "/h")
+        expected.scanning = .init()
+        #expect(try GatewayConfiguration.parse(yaml: "", home: "/h") == expected)
+        #expect(try GatewayConfiguration.parse(yaml: "# nothing yet\n", home: "/h") == expected)
+        #expect(expected.scanning.antivirus.enabled == .on)
+        #expect(GatewayConfiguration.defaults(home: "/h").scanning.antivirus.enabled == .auto)
+    }
+
+    @Test func scanningKeysAreCheckedAndNamed() {
+        let problems = Self.problems("""
+            quarantines: [Legal, "bad/name"]
+            message_filters: |
+              a: if (subject == 'x') { quarantine("Nowhere"); }
+            mail_policies:
+              - name: P
+                senders: ['(']
+                content_filters: |
+                  b: if (subject == 'x') { quarantine("Legal"); }
+            antivirus:
+              clamd: nowhere
+              infected: explode
+              unavailable: deliver
+              encrypted: quarantine:Ghost
+            outbreak:
+              threshold: 9
+            """)
+        #expect(problems.contains(#"quarantines[1]: "bad/name" is not a valid quarantine name (letters, digits, '-', '_', space; 64 at most)"#), "\(problems)")
+        #expect(problems.contains { $0.hasPrefix(#"message_filters: filter "a", line 1"#) && $0.contains("Nowhere") }, "\(problems)")
+        #expect(problems.contains { $0.hasPrefix("mail_policies[P].senders[0]: '(' is not a valid regular expression") }, "\(problems)")
+        #expect(problems.contains(#"antivirus.clamd: "nowhere" is neither a socket path nor host:port"#), "\(problems)")
+        #expect(problems.contains(#"antivirus.infected: "explode" is not an action (quarantine, quarantine:NAME, drop, deliver)"#), "\(problems)")
+        #expect(problems.contains("antivirus.unavailable: deliver would let mail through unscanned; use wait or quarantine:NAME"), "\(problems)")
+        #expect(problems.contains { $0.hasPrefix(#"antivirus.encrypted: quarantine "Ghost" is not defined"#) }, "\(problems)")
+        #expect(problems.contains("outbreak.threshold: 9 must be 1 to 5"), "\(problems)")
+        #expect(problems.count == 8, "\(problems)")
     }
 
     static func problems(_ yaml: String) -> [String] {

@@ -45,7 +45,7 @@ import Testing
         ("version: 1\nrules:\n  - id: A\n    threat_level: 6\n    url: x", "r.yaml: rule A: `threat_level` must be a number from 1 to 5"),
         ("version: 1\nrules:\n  - threat_level: 3\n    url: x", "r.yaml: rule 1: `id` is missing"),
         ("version: 1\nrules:\n  - id: A\n    threat_level: 3", "r.yaml: rule A: has no criterion; give at least one of attachment_name, attachment_type, attachment_sha256, url"),
-        ("version: 1\nrules:\n  - id: A\n    threat_level: 3\n    url: '('", "r.yaml: rule A: `url`: '(' is not a valid regular expression"),
+        ("version: 1\nrules:\n  - id: A\n    threat_level: 3\n    url: '('", #"r.yaml: rule A: `url`: '(' is not a valid regular expression: a '(' is not closed by ')' (a literal parenthesis is \( in a regex, written '\\(' in a filter)"#),
         ("version: 1\nrules:\n  - id: A\n    threat_level: 3\n    attachment_sha256: [abc]", "r.yaml: rule A: `attachment_sha256` entries must be 64 hex digits, found `abc`"),
         ("version: 1\nrules:\n  - id: A\n    threat_level: 3\n    urls: x", "r.yaml: rule A: unknown field `urls`; known fields: attachment_name, attachment_sha256, attachment_type, description, id, threat_level, url"),
         ("version: 1\nrules:\n  - {id: A, threat_level: 3, url: x}\n  - {id: A, threat_level: 2, url: y}", "r.yaml: rule 2: id `A` is used twice; ids must be unique"),

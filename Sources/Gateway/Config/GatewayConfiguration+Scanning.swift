@@ -163,7 +163,7 @@ extension GatewayConfiguration {
                 problems.append("quarantines[\(index)]: \"\(name)\" is not a valid quarantine name (letters, digits, '-', '_', space; 64 at most)")
             }
         }
-        if !destinations.contains(where: { $0.name == scanning.quarantineDestination }) {
+        if !effectiveDestinations.contains(where: { $0.name == scanning.quarantineDestination }) {
             problems.append("quarantine_destination: \"\(scanning.quarantineDestination)\" is not a defined destination (defined: \(destinations.map(\.name).joined(separator: ", ")))")
         }
         do {

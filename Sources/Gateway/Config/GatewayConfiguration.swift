@@ -219,8 +219,8 @@ public struct GatewayConfiguration: Hashable, Sendable {
 
     /// The configuration `lazaret up` starts with: listener `IncomingMail` on
     /// 127.0.0.1:2525 relaying for 127.0.0.0/8 to any recipient, destination
-    /// `smarthost` at 127.0.0.1:2526, `the.cpq.host` (the manager's cpq_listener,
-    /// 127.0.0.1:7025) for quarantined mail, the starter message filters,
+    /// `smarthost` at 127.0.0.1:2526 (and the built-in `the.cpq.host` for
+    /// quarantined mail, see `effectiveDestinations`), the starter message filters,
     /// anti-virus `auto` (clamd at Debian's socket if it answers) and the sample
     /// outbreak rules file.
     public static func defaults(home: String) -> GatewayConfiguration {
@@ -230,8 +230,7 @@ public struct GatewayConfiguration: Hashable, Sendable {
             interfaces: [Interface(name: "Management", address: "127.0.0.1")],
             listeners: [Listener(name: "IncomingMail", interface: "Management", port: 2525,
                                  tls: TLSFiles(certificate: "tls/gateway.pem", key: "tls/gateway.key"))],
-            destinations: [Destination(name: "smarthost", host: "127.0.0.1", port: 2526),
-                           Destination(name: "the.cpq.host", host: "127.0.0.1", port: 7025, tls: .required)],
+            destinations: [Destination(name: "smarthost", host: "127.0.0.1", port: 2526)],
             delivery: Delivery(defaultDestination: "smarthost"),
             spool: SpoolSettings(),
             logs: Logs()
@@ -239,6 +238,16 @@ public struct GatewayConfiguration: Hashable, Sendable {
         configuration.scanning = ScanningSettings(messageFilters: starterMessageFilters,
                                                   antivirus: AntivirusSettings(enabled: .auto))
         return configuration
+    }
+
+    /// The built-in queue for quarantined mail when the file does not define it:
+    /// the manager's cpq_listener on 127.0.0.1:7025, TLS required.
+    public static let builtInCPQHost = Destination(name: "the.cpq.host", host: "127.0.0.1", port: 7025, maxConnections: 4,
+                                                   tls: .required)
+
+    /// `destinations` plus the built-in `the.cpq.host` unless the file defines one.
+    public var effectiveDestinations: [Destination] {
+        destinations.contains { $0.name == Self.builtInCPQHost.name } ? destinations : destinations + [Self.builtInCPQHost]
     }
 
     /// The interface called `name`, e.g. to find the address a listener binds to.
