@@ -282,7 +282,7 @@ struct FilterParser {
             try advance()
             return operand
         case .size(_, let text):
-            throw error("\(written) matches text: quote the value as a regex, e.g. '\(text)'")
+            throw error("\(written) matches text: quote the value as a regex, e.g. \(written) == '\(text)'")
         default:
             throw error("expected a quoted regex, e.g. \(example), found \(token.quoted)")
         }
@@ -316,7 +316,7 @@ struct FilterParser {
             let prefix = text[text.index(after: slash)...]
             guard let length = Int(prefix), prefix.allSatisfy({ $0.isASCII && $0.isNumber }), (0...address.bitWidth).contains(length) else {
                 throw error(
-                    "\"\(text)\" is not a network: the prefix length after '/' is a number from 0 to \(address.bitWidth) for \(address.family == .v4 ? "IPv4" : "IPv6"), e.g. '10.0.0.0/8'",
+                    "\"\(text)\" is not a network: the prefix length after '/' is a number from 0 to \(address.bitWidth) for \(address.family == .v4 ? "IPv4, e.g. '10.0.0.0/8'" : "IPv6, e.g. '2001:db8::/32'")",
                     at: operand.start)
             }
             return .network(address.masked(to: length), prefixLength: length)

@@ -20,7 +20,8 @@ struct FilterPattern: Hashable, Sendable, CustomStringConvertible {
     /// `literalShortcut: false` leaves every decision to ICU (for tests that compare both ways).
     init(_ source: String, literalShortcut: Bool = true) throws(FilterPatternError) {
         do {
-            regex = try NSRegularExpression(pattern: source)
+            // ICU refuses an empty pattern; the empty group matches everywhere, as '' should.
+            regex = try NSRegularExpression(pattern: source.isEmpty ? "(?:)" : source)
         } catch {
             throw FilterPatternError(reason: Self.diagnose(source))
         }
