@@ -183,10 +183,40 @@ struct PipelineTests {
 
         try config.replacingOccurrences(of: "message_filters: |\n  \n", with: "message_filters: |\n  reloaded: if (subject == '^RELOAD TEST') { drop(); }\n")
             .write(toFile: gateway.configPath, atomically: true, encoding: .utf8)
-        kill(gateway.process!.process.processIdentifier, SIGHUP)
+        let (status, output) = try Harness.run(try Harness.lazaretBinary, ["reload", "--home", gateway.home])
+        #expect(status == 0, "lazaret reload failed: \(output)")
         try Harness.waitUntil("the reload") { gateway.mailLogs.contains("Configuration reloaded from") }
         let second = try setup.send(subject: "RELOAD TEST two")
         try Harness.waitUntil("the second message dropped") { gateway.mailLogs.contains("Message finished MID \(second) dropped") }
         #expect(!gateway.mailLogs.contains("MID \(first) dropped"))
+    }
+
+    @Test("lazaret outbreak update refuses a bad file, installs a good one, and the gateway rescans")
+    func outbreakUpdateCommand() throws {
+        let setup = try Setup()
+        try setup.gateway.start()
+        defer { setup.stop() }
+        let gateway = setup.gateway
+        let held = try setup.send(subject: "an image", attach: try setup.attachment("disk.iso", "fake"))
+        try Harness.waitUntil("the outbreak copy") { FileManager.default.fileExists(atPath: gateway.home + "/outbreak-held/\(held).eml") }
+
+        let bad = setup.files + "/bad.yaml"
+        try "version: 3\nrules:\n  - {id: X, threat_level: 9, url: x}\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let (badStatus, badOutput) = try Harness.run(try Harness.lazaretBinary, ["outbreak", "update", bad, "--home", gateway.home])
+        #expect(badStatus != 0)
+        #expect(badOutput.contains("rule X: `threat_level` must be a number from 1 to 5"), "\(badOutput)")
+        #expect(try String(contentsOfFile: gateway.home + "/outbreak-rules.yaml", encoding: .utf8) == PipelineTests.rulesV1)
+
+        // Same rule, higher threat level: the rescan keeps the message.
+        let good = setup.files + "/good.yaml"
+        try PipelineTests.rulesV1.replacingOccurrences(of: "version: 1", with: "version: 3")
+            .replacingOccurrences(of: "threat_level: 4", with: "threat_level: 5")
+            .write(toFile: good, atomically: true, encoding: .utf8)
+        let (status, output) = try Harness.run(try Harness.lazaretBinary, ["outbreak", "update", good, "--home", gateway.home])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("outbreak rules version 3 (1 rules) installed"), "\(output)")
+        try Harness.waitUntil("the rescan") { gateway.mailLogs.contains("MID \(held) Outbreak rescan") }
+        #expect(gateway.mailLogs.contains("MID \(held) Outbreak rescan (rules 3): keep (outbreak:OUTB-17 threat level 5)"), "\(gateway.mailLogs)")
+        #expect(FileManager.default.fileExists(atPath: gateway.home + "/outbreak-held/\(held).eml"))
     }
 }
