@@ -18,6 +18,8 @@ import Testing
         ("(?i)\\.(exe|scr|js)$", true, "report.pdf.exe", .undecided),
         ("ab+c", true, "xxabbbc", .undecided),  // needs "a" and "c"; the longest run is used
         ("ab?c", true, "xx", .noMatch),
+        ("(?i)\\bpassw(or)?d\\b", true, "Hello", .noMatch),
+        ("(?i)\\bpassw(or)?d\\b", true, "PASSWD", .undecided),
         ("\\b(password|passwort)\\b", false, "", .undecided),
         ("(?-i)abc", false, "", .undecided),
         ("\\Qa.b\\E", false, "", .undecided),

@@ -4,8 +4,8 @@ import Foundation
 /// are parsed.
 ///
 /// The engine is ICU through Foundation's `NSRegularExpression`: on Linux it
-/// measured 1.5 to 18 times faster than Swift `Regex` on short header and
-/// envelope values and 17 to 34 times faster on 10 KB bodies (see
+/// measured 1.3 to 21 times faster than Swift `Regex` on short header and
+/// envelope values and 12 to 34 times faster on 10 KB bodies (see
 /// `docs/FILTERS.md`, "Regular expressions"). A literal search
 /// (`FilterLiteralSearch`) answers first when it can, which spares ICU's
 /// UTF-16 copy of the subject. `NSRegularExpression` is safe to share

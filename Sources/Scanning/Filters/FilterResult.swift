@@ -14,6 +14,7 @@ public struct FilterResult: Hashable, Sendable {
         /// The name of the filter whose action flagged it.
         public var filter: String
 
+        /// A flag for quarantine `name`, set by filter `filter`.
         public init(name: String, filter: String) {
             self.name = name
             self.filter = filter
@@ -44,6 +45,7 @@ public struct FilterResult: Hashable, Sendable {
         /// The filter that asked for it.
         public var filter: String
 
+        /// A notification to `recipient`, asked for by filter `filter`.
         public init(recipient: String, subject: String?, filter: String) {
             self.recipient = recipient
             self.subject = subject
@@ -53,10 +55,12 @@ public struct FilterResult: Hashable, Sendable {
 
     /// A line for mail_logs (`log-entry(...)`).
     public struct LogEntry: Hashable, Sendable {
+        /// The text as written in the filter.
         public var text: String
         /// The filter that wrote it.
         public var filter: String
 
+        /// A log line written by filter `filter`.
         public init(text: String, filter: String) {
             self.text = text
             self.filter = filter
@@ -88,6 +92,7 @@ public struct FilterResult: Hashable, Sendable {
     /// Names of the filters whose condition was true, in order (only filters that were evaluated).
     public var matched: [String] = []
 
+    /// A result; the default is "no filter did anything".
     public init(
         quarantines: [QuarantineFlag] = [],
         duplicateQuarantines: [QuarantineFlag] = [],

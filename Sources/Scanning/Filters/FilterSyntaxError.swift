@@ -16,6 +16,7 @@ public struct FilterSyntaxError: Error, Hashable, Sendable, CustomStringConverti
     /// What is wrong and what to do about it.
     public var message: String
 
+    /// An error at `line`/`column` of the filter text, inside filter `filter` when known.
     public init(filter: String?, line: Int, column: Int, message: String) {
         self.filter = filter
         self.line = line
@@ -23,6 +24,7 @@ public struct FilterSyntaxError: Error, Hashable, Sendable, CustomStringConverti
         self.message = message
     }
 
+    /// `filter "name", line L, column C: message`, or `line L, column C: message` before any filter name.
     public var description: String {
         let place = "line \(line), column \(column): \(message)"
         guard let filter else { return place }

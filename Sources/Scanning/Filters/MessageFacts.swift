@@ -8,9 +8,12 @@
 public struct MessageFacts: Hashable, Sendable {
     /// One header field as received: its name (compared ignoring case) and decoded value.
     public struct Header: Hashable, Sendable {
+        /// The field name as written, e.g. `X-Spam-Flag` (filters compare it ignoring case).
         public var name: String
+        /// The decoded, unfolded value.
         public var value: String
 
+        /// A header field.
         public init(name: String, value: String) {
             self.name = name
             self.value = value
@@ -43,6 +46,7 @@ public struct MessageFacts: Hashable, Sendable {
     /// True when the MIME structure could not be parsed cleanly.
     public var isMalformed: Bool
 
+    /// Facts for one message; everything not given is empty, zero or false.
     public init(
         mailFrom: String = "",
         recipients: [String] = [],
@@ -81,6 +85,7 @@ public struct AttachmentFacts: Hashable, Sendable {
     /// The decoded size in bytes.
     public var size: Int
 
+    /// An attachment's facts.
     public init(filename: String?, contentType: String, size: Int) {
         self.filename = filename
         self.contentType = contentType
