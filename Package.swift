@@ -29,6 +29,10 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .target(
+            name: "MailMessage",
+            exclude: ["README.md"]
+        ),
+        .target(
             name: "MailLog",
             dependencies: [
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -103,6 +107,10 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
+        ),
+        .testTarget(
+            name: "MailMessageTests",
+            dependencies: ["MailMessage"]
         ),
         .testTarget(
             name: "SpoolTests",
