@@ -54,10 +54,6 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .target(
-            name: "MailMessage",
-            exclude: ["README.md"]
-        ),
-        .target(
             name: "Scanning",
             dependencies: [
                 "MailMessage",
