@@ -308,6 +308,8 @@ public struct SMTPServerStateMachine {
             guard let heloName else { return badCommand(SMTPServerReplies.needHelo) }
             if policy.tls == .required, !isTLS { return badCommand(SMTPServerReplies.mustStartTLS) }
             guard transaction == nil else { return badCommand(SMTPServerReplies.nestedMail) }
+            // RFC 3030 §3: BINARYMIME is not announced, so the body must keep CRLF line ends.
+            if parameters["BODY"] == "BINARYMIME" { return .send(SMTPServerReplies.binaryMIMENotSupported) }
             if messageCount >= policy.maxMessagesPerSession { return .send(SMTPServerReplies.tooManyMessages) }
             if let size = parameters["SIZE"].flatMap({ Int($0) }), size > policy.maxMessageSize {
                 return .send(SMTPServerReplies.messageTooLarge)
@@ -331,7 +333,6 @@ public struct SMTPServerStateMachine {
             guard let open = transaction else { return badCommand(SMTPServerReplies.needMail) }
             if transactionUsesChunking { return badCommand(SMTPServerReplies.dataAfterBdat) }
             if open.recipients.isEmpty { return badCommand(SMTPServerReplies.noValidRecipients) }
-            if open.mailParameters["BODY"] == "BINARYMIME" { return badCommand(SMTPServerReplies.binaryNeedsBdat) }
             if framer.bufferedByteCount > 0 {
                 // RFC 2920 §3.1: DATA ends a pipelined group; the body must wait for 354.
                 return close(SMTPServerReplies.protocolViolation, reason: "message data sent before 354")

@@ -224,10 +224,37 @@ import Testing
     @Test func bdatChunks() throws {
         let server = try EmbeddedSMTPServer()
         _ = try server.output()
-        try server.send("EHLO c\r\nMAIL FROM:<a@b.example> BODY=BINARYMIME\r\nRCPT TO:<c@d.example>\r\nBDAT 7\r\nhel\n.\r\n")
-        try server.send("BDAT 6 LAST\r\n world")
+        try server.send("EHLO c\r\nMAIL FROM:<a@b.example> BODY=8BITMIME\r\nRCPT TO:<c@d.example>\r\nBDAT 7\r\nhel\r\n.\r")
+        try server.send("BDAT 9 LAST\r\n\n world\r\n")
         #expect(try server.replies() == ["250 HELP", "250 2.1.0 Sender ok", "250 2.1.5 Recipient ok", "250 2.0.0 7 octets received", "250 2.0.0 Ok: queued"])
-        #expect(String(buffer: try #require(server.delegate.messages.first).1) == "hel\n.\r\n world")
+        #expect(String(buffer: try #require(server.delegate.messages.first).1) == "hel\r\n.\r\n world\r\n")
+    }
+
+    @Test func binaryMIMEIsRefusedAtMail() throws {
+        let server = try EmbeddedSMTPServer()
+        _ = try server.output()
+        try server.send("EHLO c\r\n")
+        #expect(try server.output().contains("BINARYMIME") == false, "not announced")
+        try server.send("MAIL FROM:<a@b.example> BODY=BINARYMIME\r\nMAIL FROM:<a@b.example> BODY=8BITMIME\r\n")
+        #expect(try server.replies() == [
+            "555 5.5.4 BODY=BINARYMIME is not supported; send 8BITMIME with CRLF line endings",
+            "250 2.1.0 Sender ok",
+        ])
+        #expect(server.delegate.mailFroms.count == 1)
+    }
+
+    @Test(arguments: ["hel\nlo\r\n", "hel\rlo\r\n", "hello\r"])
+    func bdatBareLineEndingsAre550(chunk: String) throws {
+        let server = try EmbeddedSMTPServer()
+        try server.send("EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n")
+        _ = try server.output()
+        try server.send("BDAT \(chunk.utf8.count) LAST\r\n\(chunk)NOOP\r\n")
+        #expect(try server.replies() == [
+            "550 5.6.11 Message rejected: bare CR or LF in data (RFC 5321 section 2.3.8); use CRLF line endings",
+            "250 2.0.0 Ok",
+        ])
+        #expect(server.delegate.messages.isEmpty)
+        #expect(server.delegate.aborted.count == 1)
     }
 
     @Test func bdatSizeLimit() throws {
