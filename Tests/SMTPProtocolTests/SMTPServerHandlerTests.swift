@@ -333,6 +333,64 @@ import Testing
         #expect(server.delegate.aborted.count == 1)
     }
 
+    /// Counts the reads that reach the socket side of the pipeline.
+    final class ReadCounter: ChannelOutboundHandler {
+        typealias OutboundIn = ByteBuffer
+        var reads = 0
+        func read(context: ChannelHandlerContext) {
+            reads += 1
+            context.read()
+        }
+    }
+
+    /// Holds every write without completing it (a client that never reads);
+    /// the held promises fail when the channel closes.
+    final class StuckWrites: ChannelOutboundHandler {
+        typealias OutboundIn = ByteBuffer
+        var held: [EventLoopPromise<Void>] = []
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            if let promise { held.append(promise) }
+        }
+        func flush(context: ChannelHandlerContext) {}
+        func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+            for promise in held { promise.fail(ChannelError.ioOnClosedChannel) }
+            held = []
+            context.close(mode: mode, promise: promise)
+        }
+    }
+
+    @Test func unwritableChannelStopsReadingAndProcessingUntilWritable() throws {
+        let server = try EmbeddedSMTPServer()
+        let counter = ReadCounter()
+        try server.channel.pipeline.syncOperations.addHandler(counter, position: .first)
+        _ = try server.output()
+        server.channel.isWritable = false
+        server.channel.pipeline.fireChannelWritabilityChanged()
+        try server.send(String(repeating: "NOOP\r\n", count: 100))
+        server.channel.read()
+        #expect(counter.reads == 0, "no read while our replies cannot be written")
+        #expect(try server.replies().isEmpty, "pipelined commands wait instead of piling up replies")
+        #expect(server.handler.bufferedByteCount == 600)
+
+        server.channel.isWritable = true
+        server.channel.pipeline.fireChannelWritabilityChanged()
+        #expect(try server.replies() == Array(repeating: "250 2.0.0 Ok", count: 100))
+        #expect(counter.reads == 1, "reading resumes once the client has read")
+        server.channel.read()
+        #expect(counter.reads == 2)
+    }
+
+    @Test func closingReplyThatCannotBeWrittenStillCloses() throws {
+        let server = try EmbeddedSMTPServer()
+        _ = try server.output()
+        try server.channel.pipeline.syncOperations.addHandler(StuckWrites(), position: .first)
+        try server.send("QUIT\r\n")
+        #expect(server.channel.isActive, "the 221 gets its chance first")
+        server.channel.embeddedEventLoop.advanceTime(by: .seconds(SMTPDefaults.closeTimeoutSeconds + 1))
+        #expect(!server.channel.isActive, "closed without the 221")
+        #expect(server.delegate.closedReasons == ["QUIT"])
+    }
+
     @Test func startTLSDiscardsPipelinedCommands() throws {
         let certificate = try TestCertificate()
         let server = try EmbeddedSMTPServer(configuration: configuration(tlsContext: try certificate.serverContext()))
