@@ -64,7 +64,10 @@ public final class Gateway: Service {
                                          tls: destination.tls),
                 policy: policy, spool: spool, log: log, group: group,
                 onBounce: { envelope, body, failed in
-                    await routerBox.withLockedValue { $0 }?.bounce(envelope, body: body, failed)
+                    guard let router = routerBox.withLockedValue({ $0 }) else {
+                        throw GatewayError("the message router is not ready yet")
+                    }
+                    try await router.bounce(envelope, body: body, failed)
                 })
         }
         let router = MessageRouter(defaultDestination: delivery.defaultDestination ?? config.destinations.first?.name ?? "smarthost", queues: queues,
