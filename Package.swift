@@ -101,6 +101,7 @@ let package = Package(
             dependencies: [
                 "Gateway", "Spool", "SMTPProtocol", "MailLog",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
