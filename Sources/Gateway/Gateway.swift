@@ -11,22 +11,29 @@ import Spool
 
 /// The `gateway` role assembled: listeners (HAT/RAT) → spool → delivery queues.
 ///
-/// Run it as a `Service` in a `ServiceGroup`; a graceful shutdown stops the
-/// listeners first, lets the queues finish their current transactions, and
-/// closes the spool. Everything acknowledged stays in the spool for the next start.
+/// Run it as a `Service` in a `ServiceGroup`. A graceful shutdown goes in
+/// order: the listeners stop accepting; open sessions end (idle ones get
+/// `421 4.3.2` at once, one in a transaction may finish it, all are closed
+/// after `drainTimeout`); then the queues finish their current transactions
+/// and stop; then the spool is closed. Cancellation does the same without
+/// waiting. Everything acknowledged stays in the spool for the next start.
 public final class Gateway: Service {
     public let configuration: GatewayConfiguration
     /// The directory relative paths in the configuration are resolved against.
     public let home: String
+    /// How long inbound sessions may take to finish on a graceful shutdown.
+    public let drainTimeout: TimeAmount
     private let group: EventLoopGroup
     private let onReady: @Sendable ([String]) -> Void
 
     public init(configuration: GatewayConfiguration, home: String,
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                drainTimeout: TimeAmount = .seconds(30),
                 onReady: @escaping @Sendable ([String]) -> Void = { _ in }) {
         self.configuration = configuration
         self.home = home
         self.group = group
+        self.drainTimeout = drainTimeout
         self.onReady = onReady
     }
 
@@ -77,6 +84,7 @@ public final class Gateway: Service {
         // Listeners.
         let reverseDNS = ReverseDNS()
         let rates = RateLimiter()
+        let sessions = SMTPServerConnections()
         var servers: [Channel] = []
         var ready: [String] = []
         do {
@@ -92,7 +100,7 @@ public final class Gateway: Service {
                     greetingDelay: .milliseconds(Int64(listener.greetingDelayMilliseconds)))
                 let channel = try await SMTPServer.bind(
                     host: interface.address, port: listener.port, group: group,
-                    configuration: serverConfiguration, maxConnections: listener.maxConnections,
+                    configuration: serverConfiguration, maxConnections: listener.maxConnections, connections: sessions,
                     makeDelegate: { ListenerSession(context: context) }).get()
                 servers.append(channel)
                 let port = channel.localAddress?.port ?? listener.port
@@ -115,15 +123,21 @@ public final class Gateway: Service {
         ready.append("mail_logs \(logPath)")
         onReady(ready)
 
-        let listeners = NIOLockedValueBox(servers)
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { taskGroup in
-                for queue in queues.values {
-                    taskGroup.addTask { try await queue.run() }
-                }
+        let listeners = servers
+        let allQueues = Array(queues.values)
+        let drainTimeout = self.drainTimeout
+        await withDiscardingTaskGroup { taskGroup in
+            // The queues ignore graceful shutdown: they stop last, when told (or on cancellation).
+            for queue in allQueues {
+                taskGroup.addTask { await queue.runUntilShutdown() }
             }
-        } onGracefulShutdown: {
-            for server in listeners.withLockedValue({ $0 }) { server.close(promise: nil) }
+            taskGroup.addTask {
+                let cancelled = (try? await gracefulShutdown()) == nil
+                for server in listeners { try? await server.close() }
+                log.info("Gateway stopping: listeners closed, \(sessions.count) inbound session(s) to finish")
+                await sessions.drain(timeout: cancelled ? .zero : drainTimeout)
+                for queue in allQueues { await queue.shutdown() }
+            }
         }
         log.info("Gateway stopped")
     }

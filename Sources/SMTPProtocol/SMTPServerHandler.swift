@@ -92,6 +92,11 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is SMTPServerShutdownEvent {
+            perform(machine.shutdownRequested(), context: context)
+            pump(context: context)
+            return
+        }
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
             let version = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.tlsVersion
             machine.tlsEstablished()
@@ -388,3 +393,11 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
 
 @available(*, unavailable)
 extension SMTPServerHandler: Sendable {}
+
+/// Fire this user event into a connection's pipeline when the server shuts
+/// down: the session ends with `421 4.3.2` at once, or right after the
+/// transaction in progress (see ``SMTPServerStateMachine/shutdownRequested()``).
+/// ``SMTPServerConnections/drain(timeout:)`` does it for every connection.
+public struct SMTPServerShutdownEvent: Sendable, Hashable {
+    public init() {}
+}

@@ -60,6 +60,10 @@ enum SMTPServerReplies {
         SMTPReply(221, .init(2, 0, 0), "\(hostname) closing connection")
     }
 
+    static func shuttingDown(hostname: String) -> SMTPReply {
+        SMTPReply(421, .init(4, 3, 2), "\(hostname) Service shutting down, try again later")
+    }
+
     static func timeout(hostname: String) -> SMTPReply {
         SMTPReply(421, .init(4, 4, 2), "\(hostname) Error: timeout exceeded")
     }

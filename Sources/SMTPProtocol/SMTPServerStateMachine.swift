@@ -85,6 +85,8 @@ public struct SMTPServerStateMachine {
     public private(set) var completedCommandCount = 0
     private var transactionUsesChunking = false
     private var pendingChunkReply: SMTPReply?
+    /// The server is shutting down: end the session at the next point between transactions.
+    public private(set) var isShuttingDown = false
 
     /// A machine for a new connection; call ``connectionOpened()`` next.
     public init(configuration: Configuration, framer: SMTPServerFramer = SMTPServerFramer()) {
@@ -198,6 +200,26 @@ public struct SMTPServerStateMachine {
         return close(SMTPServerReplies.timeout(hostname: configuration.hostname), reason: "data rate too low")
     }
 
+    /// The server is shutting down (RFC 5321 §3.8): outside a transaction the
+    /// session ends now with `421 4.3.2`; a transaction in progress may finish
+    /// (its message gets its reply), then the `421` follows.
+    public mutating func shutdownRequested() -> Action {
+        if isClosed { return .wait }
+        isShuttingDown = true
+        return closeIfShuttingDownAndIdle() ?? .wait
+    }
+
+    private mutating func closeIfShuttingDownAndIdle() -> Action? {
+        guard isShuttingDown, transaction == nil, !framer.hasOpenChunkedMessage else { return nil }
+        switch state {
+        case .idle, .awaitingDecision, .awaitingGreeting, .ready, .rejected:
+            return close(SMTPServerReplies.shuttingDown(hostname: configuration.hostname), reason: "shutdown")
+        case .awaitingMailFromAnswer, .awaitingRcptAnswer, .awaitingMessageAnswer, .receivingData, .receivingChunk,
+             .startingTLS, .closed:
+            return nil
+        }
+    }
+
     /// The connection is gone; returns the transaction to report as aborted.
     public mutating func connectionClosed() -> SMTPTransaction? {
         let open = transaction
@@ -246,6 +268,7 @@ public struct SMTPServerStateMachine {
 
     /// Processes the next buffered command or message end, if any.
     public mutating func nextAction() -> Action {
+        if let close = closeIfShuttingDownAndIdle() { return close }
         switch state {
         case .ready, .rejected, .receivingData, .receivingChunk:
             break

@@ -391,6 +391,30 @@ import Testing
         #expect(server.delegate.closedReasons == ["QUIT"])
     }
 
+    @Test func shutdownEndsAnIdleSessionAtOnce() throws {
+        let server = try EmbeddedSMTPServer()
+        try server.send("EHLO c\r\n")
+        _ = try server.output()
+        server.channel.pipeline.fireUserInboundEventTriggered(SMTPServerShutdownEvent())
+        #expect(try server.replies() == ["421 4.3.2 mx.test Service shutting down, try again later"])
+        #expect(!server.channel.isActive)
+        #expect(server.delegate.closedReasons == ["shutdown"])
+    }
+
+    @Test func shutdownLetsTheTransactionInProgressFinish() throws {
+        let server = try EmbeddedSMTPServer()
+        try server.send("EHLO c\r\n" + Self.envelope)
+        _ = try server.output()
+        server.channel.pipeline.fireUserInboundEventTriggered(SMTPServerShutdownEvent())
+        #expect(try server.output() == "")
+        #expect(server.channel.isActive)
+        try server.send("Subject: late\r\n\r\nbody\r\n.\r\nNOOP\r\n")
+        #expect(try server.replies() == ["250 2.0.0 Ok: queued", "421 4.3.2 mx.test Service shutting down, try again later"])
+        #expect(server.delegate.messages.count == 1)
+        #expect(!server.channel.isActive)
+        #expect(server.delegate.aborted.isEmpty)
+    }
+
     @Test func startTLSDiscardsPipelinedCommands() throws {
         let certificate = try TestCertificate()
         let server = try EmbeddedSMTPServer(configuration: configuration(tlsContext: try certificate.serverContext()))
