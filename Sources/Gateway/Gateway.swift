@@ -14,13 +14,18 @@ import UnixSignals
 /// The `gateway` role assembled: listeners (HAT/RAT) → spool → work queue (the
 /// scanning pipeline) → delivery queues.
 ///
-/// Run it as a `Service` in a `ServiceGroup`; a graceful shutdown stops the
-/// listeners first, lets the queues finish their current transactions, and
-/// closes the spool. Everything acknowledged stays in the spool for the next start.
+/// Run it as a `Service` in a `ServiceGroup`. A graceful shutdown goes in
+/// order: the listeners stop accepting; open sessions end (idle ones get
+/// `421 4.3.2` at once, one in a transaction may finish it, all are closed
+/// after `drainTimeout`); then the queues finish their current transactions
+/// and stop; then the spool is closed. Cancellation does the same without
+/// waiting. Everything acknowledged stays in the spool for the next start.
 public final class Gateway: Service {
     public let configuration: GatewayConfiguration
     /// The directory relative paths in the configuration are resolved against.
     public let home: String
+    /// How long inbound sessions may take to finish on a graceful shutdown.
+    public let drainTimeout: TimeAmount
     private let group: EventLoopGroup
     /// The file the configuration came from; SIGHUP reads it again.
     public let configurationPath: String?
@@ -28,11 +33,13 @@ public final class Gateway: Service {
 
     public init(configuration: GatewayConfiguration, home: String, configurationPath: String? = nil,
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                drainTimeout: TimeAmount = .seconds(30),
                 onReady: @escaping @Sendable ([String]) -> Void = { _ in }) {
         self.configuration = configuration
         self.home = home
         self.configurationPath = configurationPath
         self.group = group
+        self.drainTimeout = drainTimeout
         self.onReady = onReady
     }
 
@@ -70,7 +77,10 @@ public final class Gateway: Service {
                                          tls: destination.tls),
                 policy: policy, spool: spool, log: log, group: group,
                 onBounce: { envelope, body, failed in
-                    await routerBox.withLockedValue { $0 }?.bounce(envelope, body: body, failed)
+                    guard let router = routerBox.withLockedValue({ $0 }) else {
+                        throw GatewayError("the message router is not ready yet")
+                    }
+                    try await router.bounce(envelope, body: body, failed)
                 })
         }
         let router = MessageRouter(defaultDestination: delivery.defaultDestination ?? config.destinations.first?.name ?? "smarthost", queues: queues,
@@ -105,6 +115,7 @@ public final class Gateway: Service {
         // Listeners.
         let reverseDNS = ReverseDNS()
         let rates = RateLimiter()
+        let sessions = SMTPServerConnections()
         var servers: [Channel] = []
         var ready: [String] = []
         do {
@@ -120,7 +131,7 @@ public final class Gateway: Service {
                     greetingDelay: .milliseconds(Int64(listener.greetingDelayMilliseconds)))
                 let channel = try await SMTPServer.bind(
                     host: interface.address, port: listener.port, group: group,
-                    configuration: serverConfiguration, maxConnections: listener.maxConnections,
+                    configuration: serverConfiguration, maxConnections: listener.maxConnections, connections: sessions,
                     makeDelegate: { ListenerSession(context: context) }).get()
                 servers.append(channel)
                 let port = channel.localAddress?.port ?? listener.port
@@ -143,31 +154,38 @@ public final class Gateway: Service {
         ready.append("mail_logs \(logPath)")
         onReady(ready)
 
-        let listeners = NIOLockedValueBox(servers)
+        let listeners = servers
+        let allQueues = Array(queues.values)
+        let drainTimeout = self.drainTimeout
         let stopped = NIOLockedValueBox(false)
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { taskGroup in
-                for queue in queues.values {
-                    taskGroup.addTask { try await queue.run() }
-                }
-                taskGroup.addTask { await work.run() }
-                if let watcher {
-                    taskGroup.addTask { await watcher.run(stopped: { stopped.withLockedValue { $0 } }) }
-                }
-                taskGroup.addTask {
-                    // SIGHUP: read the configuration again and put new filters in force.
-                    await cancelWhenGracefulShutdown {
-                        for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                            await self.reload(work: work, engine: engine, log: log)
-                            await watcher?.check()
-                        }
+        await withDiscardingTaskGroup { taskGroup in
+            // The queues ignore graceful shutdown: they stop last, when told (or on cancellation).
+            for queue in allQueues {
+                taskGroup.addTask { await queue.runUntilShutdown() }
+            }
+            taskGroup.addTask { await work.run() }
+            if let watcher {
+                taskGroup.addTask { await watcher.run(stopped: { stopped.withLockedValue { $0 } }) }
+            }
+            taskGroup.addTask {
+                // SIGHUP: read the configuration again and put new filters in force.
+                await cancelWhenGracefulShutdown {
+                    for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                        await self.reload(work: work, engine: engine, log: log)
+                        await watcher?.check()
                     }
                 }
             }
-        } onGracefulShutdown: {
-            stopped.withLockedValue { $0 = true }
-            for server in listeners.withLockedValue({ $0 }) { server.close(promise: nil) }
-            work.stop()
+            taskGroup.addTask {
+                let cancelled = (try? await gracefulShutdown()) == nil
+                stopped.withLockedValue { $0 = true }
+                for server in listeners { try? await server.close() }
+                log.info("Gateway stopping: listeners closed, \(sessions.count) inbound session(s) to finish")
+                await sessions.drain(timeout: cancelled ? .zero : drainTimeout)
+                // Messages being scanned finish and reach their queues; the rest wait in the spool.
+                await work.stopAndWait()
+                for queue in allQueues { await queue.shutdown() }
+            }
         }
         for line in work.timings.summary() { log.info("Pipeline timing \(line)") }
         log.info("Gateway stopped")

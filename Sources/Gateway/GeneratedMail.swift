@@ -6,23 +6,34 @@ import Spool
 /// Mail the gateway writes itself: DSNs for filter bounces and filter notifications.
 /// Both go out with the null sender so that they can never loop.
 enum GeneratedMail {
-    /// A DSN (RFC 3464) refusing every recipient of `envelope` for `reason`.
+    /// A DSN (RFC 3464) to the sender of `envelope` for `recipients`, as a new message
+    /// (MID `mid`, null sender) ready for `destination`; nil for the null sender (a
+    /// bounce of a bounce is never sent).
+    static func bounce(of envelope: MessageEnvelope, body: ByteBuffer, recipients: [DeliveryStatusNotification.Recipient],
+                       mid: MID, hostname: String, destination: String) -> (envelope: MessageEnvelope, body: ByteBuffer)? {
+        guard DeliveryStatusNotification.shouldSend(forReversePath: envelope.mailFrom) else { return nil }
+        let dsn = DeliveryStatusNotification.build(reportingHost: hostname, envelope: envelope, originalBody: body,
+                                                   recipients: recipients, date: Date().timeIntervalSince1970)
+        return (generated(mid: mid, origin: envelope.mid, to: envelope.mailFrom, hostname: hostname, destination: destination,
+                          size: dsn.readableBytes), dsn)
+    }
+
+    /// The DSN for a filter's `bounce()`: every recipient refused with 5.7.1.
     static func policyBounce(of envelope: MessageEnvelope, body: ByteBuffer, reason: String, mid: MID, hostname: String,
                              destination: String) -> (envelope: MessageEnvelope, body: ByteBuffer)? {
-        guard DeliveryStatusNotification.shouldSend(forReversePath: envelope.mailFrom) else { return nil }
-        let dsn = DeliveryStatusNotification.build(
-            reportingHost: hostname, envelope: envelope, originalBody: body,
-            recipients: envelope.recipients.map {
-                DeliveryStatusNotification.Recipient(address: $0, status: "5.7.1",
-                                                     diagnostic: "554 5.7.1 Message refused by policy (\(reason))")
-            },
-            date: Date().timeIntervalSince1970)
-        let generated = MessageEnvelope(
+        bounce(of: envelope, body: body, recipients: envelope.recipients.map {
+            DeliveryStatusNotification.Recipient(address: $0, status: "5.7.1",
+                                                 diagnostic: "554 5.7.1 Message refused by policy (\(reason))")
+        }, mid: mid, hostname: hostname, destination: destination)
+    }
+
+    /// The envelope of a message the gateway wrote: null sender, past the pipeline.
+    private static func generated(mid: MID, origin: MID, to recipient: String, hostname: String, destination: String,
+                                  size: Int) -> MessageEnvelope {
+        MessageEnvelope(
             mid: mid, icid: 0, listener: "internal", remoteAddress: "127.0.0.1", heloName: hostname, mailFrom: "",
-            recipients: [envelope.mailFrom], receivedAt: Date().timeIntervalSince1970, destination: destination,
-            size: dsn.readableBytes,
-            attributes: [EnvelopeAttribute.pipeline: PipelineStage.delivery.rawValue, EnvelopeAttribute.origin: String(envelope.mid)])
-        return (generated, dsn)
+            recipients: [recipient], receivedAt: Date().timeIntervalSince1970, destination: destination, size: size,
+            attributes: [EnvelopeAttribute.pipeline: PipelineStage.delivery.rawValue, EnvelopeAttribute.origin: String(origin)])
     }
 
     /// A short text message telling `notification.recipient` that a filter matched.
@@ -53,11 +64,7 @@ enum GeneratedMail {
 
             """
         let body = ByteBuffer(string: text)
-        let generated = MessageEnvelope(
-            mid: mid, icid: 0, listener: "internal", remoteAddress: "127.0.0.1", heloName: hostname, mailFrom: "",
-            recipients: [notification.recipient], receivedAt: Date().timeIntervalSince1970, destination: destination,
-            size: body.readableBytes,
-            attributes: [EnvelopeAttribute.pipeline: PipelineStage.delivery.rawValue, EnvelopeAttribute.origin: String(envelope.mid)])
-        return (generated, body)
+        return (generated(mid: mid, origin: envelope.mid, to: notification.recipient, hostname: hostname, destination: destination,
+                          size: body.readableBytes), body)
     }
 }

@@ -45,6 +45,8 @@ final class ListenerSession: SMTPServerDelegate {
     private var mid: MID?
     private var rids = 0
     private var holdsConnectionSlot = false
+    /// The connection is gone: a late decision must not take a slot.
+    private var isClosed = false
 
     init(context: ListenerContext) {
         self.context = context
@@ -56,6 +58,9 @@ final class ListenerSession: SMTPServerDelegate {
     func connectionOpened(_ info: SMTPConnectionInfo, eventLoop: EventLoop) -> EventLoopFuture<SMTPConnectionDecision> {
         remoteAddress = info.remoteAddress
         return context.reverseDNS.lookup(info.remoteAddress, eventLoop: eventLoop).assumeIsolated().map { dns in
+            // The client may hang up while its name is looked up: then take no
+            // per-IP connection slot, since connectionClosed has already run.
+            guard !self.isClosed else { return .refuse }
             self.remoteHost = dns.hostname ?? "unknown"
             self.log.info("New SMTP ICID \(self.icid) interface \(self.context.interfaceName) (\(info.localAddress)) address \(info.remoteAddress) reverse dns host \(dns.hostname ?? "unknown") verified \(dns.verified ? "yes" : "no")")
             let decision = self.context.hat.evaluate(address: info.remoteAddress, reverseDNS: dns.hostname, verified: dns.verified)
@@ -161,9 +166,10 @@ final class ListenerSession: SMTPServerDelegate {
     }
 
     func connectionClosed(reason: String) {
+        isClosed = true
         if holdsConnectionSlot {
-            context.rates.releaseConnection(from: remoteAddress)
             holdsConnectionSlot = false
+            context.rates.releaseConnection(from: remoteAddress)
         }
         log.info("ICID \(icid) close")
     }

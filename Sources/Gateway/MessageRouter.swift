@@ -49,34 +49,27 @@ final class MessageRouter: Sendable {
         await queue.enqueue(message)
     }
 
-    /// Builds a DSN (RFC 3464) for the failed recipients and queues it to the
-    /// original sender. Nothing is sent for the null sender (a bounce of a bounce).
-    func bounce(_ envelope: MessageEnvelope, body original: ByteBuffer?, _ failed: [FailedRecipient]) async {
+    /// Builds a DSN (RFC 3464) for the failed recipients, stores it in the
+    /// spool and queues it to the original sender; returns once it is durable,
+    /// throws if it could not be stored (the caller then keeps the recipients
+    /// pending). Nothing is sent for the null sender (a bounce of a bounce).
+    func bounce(_ envelope: MessageEnvelope, body original: ByteBuffer?, _ failed: [FailedRecipient]) async throws {
         guard DeliveryStatusNotification.shouldSend(forReversePath: envelope.mailFrom) else {
             log.info("MID \(envelope.mid) bounce not sent: the sender is null (<>)")
             return
         }
-        do {
-            let dsn = DeliveryStatusNotification.build(
-                reportingHost: hostname, envelope: envelope,
-                originalBody: original ?? ByteBuffer(),
-                recipients: failed.map {
-                    DeliveryStatusNotification.Recipient(
-                        address: $0.address, status: $0.reply.enhanced?.description ?? "5.0.0",
-                        remoteMTA: $0.remoteMTA, diagnostic: $0.reply.description)
-                },
-                date: Date().timeIntervalSince1970)
-            let mid = spool.nextMID()
-            let bounce = MessageEnvelope(
-                mid: mid, icid: 0, listener: "internal", remoteAddress: "127.0.0.1", heloName: hostname,
-                mailFrom: "", recipients: [envelope.mailFrom], receivedAt: Date().timeIntervalSince1970,
-                destination: defaultDestination, size: dsn.readableBytes)
-            try await spool.store(bounce, body: dsn)
-            log.info("MID \(mid) was generated for bounce of MID \(envelope.mid)")
-            log.info("MID \(mid) From: <> To: <\(envelope.mailFrom)>")
-            await route(SpooledMessage(envelope: bounce, pendingRecipients: [0]))
-        } catch {
-            log.critical("MID \(envelope.mid) bounce could not be stored: \(error)")
+        let recipients = failed.map {
+            DeliveryStatusNotification.Recipient(
+                address: $0.address, status: $0.reply.enhanced?.description ?? "5.0.0",
+                remoteMTA: $0.remoteMTA, diagnostic: $0.reply.description)
         }
+        guard let (bounce, dsn) = GeneratedMail.bounce(of: envelope, body: original ?? ByteBuffer(), recipients: recipients,
+                                                       mid: spool.nextMID(), hostname: hostname,
+                                                       destination: defaultDestination) else { return }
+        let mid = bounce.mid
+        try await spool.store(bounce, body: dsn)
+        log.info("MID \(mid) was generated for bounce of MID \(envelope.mid)")
+        log.info("MID \(mid) From: <> To: <\(envelope.mailFrom)>")
+        await route(SpooledMessage(envelope: bounce, pendingRecipients: [0]))
     }
 }

@@ -45,6 +45,7 @@ final class WorkQueue: Sendable {
     private let continuation: AsyncStream<Job>.Continuation
     private let delayed = NIOLockedValueBox<[(due: ContinuousClock.Instant, job: Job)]>([])
     private let stopping = NIOLockedValueBox(false)
+    private let finished = NIOLockedValueBox<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     let counters = NIOLockedValueBox(Counters())
     let timings = StageTimings()
 
@@ -78,6 +79,19 @@ final class WorkQueue: Sendable {
         continuation.finish()
     }
 
+    /// `stop()`, then waits until `run` has returned (every scan in flight committed).
+    func stopAndWait() async {
+        stop()
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let done = finished.withLockedValue { state -> Bool in
+                if state.done { return true }
+                state.waiters.append(waiter)
+                return false
+            }
+            if done { waiter.resume() }
+        }
+    }
+
     /// Scans with at most `settings.workers` messages at once, until `stop()`.
     func run() async {
         await withTaskGroup(of: Void.self) { group in
@@ -94,6 +108,12 @@ final class WorkQueue: Sendable {
             }
             await group.waitForAll()
         }
+        let waiters = finished.withLockedValue { state in
+            state.done = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Resubmits messages whose retry time has come (engine unavailable → wait).

@@ -38,16 +38,27 @@ public struct SMTPClientOptions: Sendable {
     public var tlsContext: NIOSSLContext?
     /// Name to verify in the server certificate (SNI), when TLS is used.
     public var tlsServerName: String?
-    /// Fail instead of sending in plain text when the server offers no STARTTLS.
+    /// Fail instead of sending in plain text when the server offers no STARTTLS
+    /// (or when `tlsContext` is nil: then nothing is sent at all).
     public var tlsRequired: Bool
+    /// Deadline for the TCP connect.
     public var connectTimeout: TimeAmount
     /// Deadline for each reply (RFC 5321 §4.5.3.2 suggests minutes; we stay shorter).
     public var replyTimeout: TimeAmount
     /// Deadline for the reply after the body (RFC 5321 §4.5.3.2.6: 10 minutes).
     public var dataTimeout: TimeAmount
+    /// Deadline for the TLS handshake after the server's 220 to STARTTLS.
+    public var tlsHandshakeTimeout: TimeAmount
+    /// Deadline for the whole setup once TCP is up: greeting, EHLO, STARTTLS
+    /// and its handshake, EHLO again; a server that answers each step just in
+    /// time cannot hold the connection longer than this.
+    public var setupTimeout: TimeAmount
+    /// Deadline for the 221 after QUIT; the connection is closed either way.
+    public var quitTimeout: TimeAmount
 
     public init(localHostname: String, tlsContext: NIOSSLContext? = nil, tlsServerName: String? = nil, tlsRequired: Bool = false,
-                connectTimeout: TimeAmount = .seconds(30), replyTimeout: TimeAmount = .seconds(300), dataTimeout: TimeAmount = .seconds(600)) {
+                connectTimeout: TimeAmount = .seconds(30), replyTimeout: TimeAmount = .seconds(300), dataTimeout: TimeAmount = .seconds(600),
+                tlsHandshakeTimeout: TimeAmount = .seconds(60), setupTimeout: TimeAmount = .seconds(300), quitTimeout: TimeAmount = .seconds(5)) {
         self.localHostname = localHostname
         self.tlsContext = tlsContext
         self.tlsServerName = tlsServerName
@@ -55,6 +66,9 @@ public struct SMTPClientOptions: Sendable {
         self.connectTimeout = connectTimeout
         self.replyTimeout = replyTimeout
         self.dataTimeout = dataTimeout
+        self.tlsHandshakeTimeout = tlsHandshakeTimeout
+        self.setupTimeout = setupTimeout
+        self.quitTimeout = quitTimeout
     }
 }
 
@@ -88,8 +102,16 @@ public final class SMTPClientConnection: Sendable {
     /// Connects, reads the greeting, says EHLO (falling back to HELO), and runs STARTTLS when configured.
     /// `onConnected` runs once TCP is up (with the local address), before the
     /// greeting is read, so that logs show the connection before what follows.
+    ///
+    /// With `tlsRequired` nothing is ever sent in plain text beyond EHLO and
+    /// STARTTLS: no TLS context, no STARTTLS offered, a refusal or a failed
+    /// handshake all throw ``SMTPClientError/tlsFailed(_:)``. Everything after
+    /// TCP connect must finish within `setupTimeout`.
     public static func connect(host: String, port: Int, group: EventLoopGroup, options: SMTPClientOptions,
                                onConnected: @Sendable (String) -> Void = { _ in }) async throws -> SMTPClientConnection {
+        if options.tlsRequired, options.tlsContext == nil {
+            throw SMTPClientError.tlsFailed("TLS is required but no TLS client context is available")
+        }
         let channel: Channel
         do {
             channel = try await ClientBootstrap(group: group)
@@ -97,7 +119,8 @@ public final class SMTPClientConnection: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(SMTPClientHandler(replyTimeout: options.replyTimeout))
+                        try channel.pipeline.syncOperations.addHandler(
+                            SMTPClientHandler(replyTimeout: options.replyTimeout, setupTimeout: options.setupTimeout))
                     }
                 }
                 .connect(host: host, port: port).get()
@@ -115,14 +138,14 @@ public final class SMTPClientConnection: Sendable {
             var tlsProtocol: String?
             if let tlsContext = options.tlsContext {
                 if extensions.startTLS {
-                    let reply = try await send(["STARTTLS\r\n"], channel: channel, handler: handler).first!
-                    guard reply.code == 220 else { throw SMTPClientError.tlsFailed("STARTTLS refused: \(reply)") }
-                    tlsProtocol = try await startTLS(channel: channel, handler: handler, context: tlsContext, serverName: options.tlsServerName)
+                    tlsProtocol = try await startTLS(channel: channel, handler: handler, context: tlsContext,
+                                                     serverName: options.tlsServerName, handshakeTimeout: options.tlsHandshakeTimeout)
                     extensions = try await ehlo(channel: channel, handler: handler, hostname: options.localHostname)
                 } else if options.tlsRequired {
                     throw SMTPClientError.tlsFailed("the server does not offer STARTTLS")
                 }
             }
+            try await channel.eventLoop.submit { handler.value.setupFinished() }.get()
             return SMTPClientConnection(channel: channel, handler: handler, greeting: greeting,
                                         extensions: extensions, tlsProtocol: tlsProtocol, options: options)
         } catch {
@@ -150,12 +173,20 @@ public final class SMTPClientConnection: Sendable {
                     if action != .awaitMoreReplies { break }
                 }
             }
-            if action == .sendBody {
+            switch action {
+            case .sendBody:
                 var out = channel.allocator.buffer(capacity: body.readableBytes + 64)
                 SMTPClientTransaction.writeDotStuffed(body, into: &out)
                 let final = try await Self.send(raw: out, channel: channel, handler: handler, timeout: options.dataTimeout)
                 transaction.bodySent()
                 _ = transaction.receive(final)
+            case .abortData:
+                // 354 for nobody: end DATA with an empty message, then RSET below.
+                let reply = try await Self.send(raw: channel.allocator.buffer(string: ".\r\n"), channel: channel, handler: handler,
+                                                timeout: options.replyTimeout)
+                _ = transaction.receive(reply)
+            case .awaitMoreReplies, .finished:
+                break
             }
             if transaction.needsReset {
                 _ = try? await Self.send(["RSET\r\n"], channel: channel, handler: handler)
@@ -170,9 +201,9 @@ public final class SMTPClientConnection: Sendable {
     /// True while the TCP connection is open.
     public var isActive: Bool { channel.isActive }
 
-    /// Says QUIT (waiting briefly for 221) and closes.
+    /// Says QUIT (waiting at most `quitTimeout` for 221) and closes.
     public func quit() async {
-        _ = try? await Self.send(["QUIT\r\n"], channel: channel, handler: handler)
+        _ = try? await Self.send(["QUIT\r\n"], channel: channel, handler: handler, timeout: options.quitTimeout)
         try? await channel.close()
     }
 
@@ -192,11 +223,12 @@ public final class SMTPClientConnection: Sendable {
         }.get()
     }
 
-    static func send(_ commands: [String], channel: Channel, handler: NIOLoopBound<SMTPClientHandler>) async throws -> [SMTPReply] {
+    static func send(_ commands: [String], channel: Channel, handler: NIOLoopBound<SMTPClientHandler>,
+                     timeout: TimeAmount? = nil) async throws -> [SMTPReply] {
         let futures = try await channel.eventLoop.submit {
             var buffer = channel.allocator.buffer(capacity: commands.reduce(0) { $0 + $1.utf8.count })
             for command in commands { buffer.writeString(command) }
-            let futures = handler.value.expectReplies(commands.count, timeout: nil)
+            let futures = handler.value.expectReplies(commands.count, timeout: timeout)
             channel.writeAndFlush(buffer, promise: nil)
             return futures
         }.get()
@@ -214,36 +246,54 @@ public final class SMTPClientConnection: Sendable {
         }.get()
     }
 
-    private static func startTLS(channel: Channel, handler: NIOLoopBound<SMTPClientHandler>, context: NIOSSLContext, serverName: String?) async throws -> String {
+    /// Sends STARTTLS; on 220 the handler drops any plaintext already
+    /// received and starts the handshake before reading on (RFC 3207 §4.2).
+    private static func startTLS(channel: Channel, handler: NIOLoopBound<SMTPClientHandler>, context: NIOSSLContext,
+                                 serverName: String?, handshakeTimeout: TimeAmount) async throws -> String {
         try await channel.eventLoop.flatSubmit {
-            do {
-                let ssl = try NIOSSLClientHandler(context: context, serverHostname: serverName)
-                let done = handler.value.expectHandshake()
-                try channel.pipeline.syncOperations.addHandler(ssl, position: .first)
-                return done
-            } catch {
-                return channel.eventLoop.makeFailedFuture(SMTPClientError.tlsFailed("\(error)"))
-            }
+            let done = handler.value.expectStartTLS(context: context, serverName: serverName, handshakeTimeout: handshakeTimeout)
+            channel.writeAndFlush(channel.allocator.buffer(string: "STARTTLS\r\n"), promise: nil)
+            return done
         }.get()
     }
 }
 
 /// The thin NIO side of the client: parses replies and completes the oldest
-/// waiting promise with each; a deadline per outstanding reply.
+/// waiting promise with each; a deadline per outstanding reply, for the TLS
+/// handshake, and for the whole connection setup.
 final class SMTPClientHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
+    /// What STARTTLS needs once the server said 220.
+    struct StartTLSRequest {
+        var context: NIOSSLContext
+        var serverName: String?
+        var handshakeTimeout: TimeAmount
+        var promise: EventLoopPromise<String>
+    }
+
+    /// Where STARTTLS stands (RFC 3207).
+    enum TLSStep {
+        /// STARTTLS was sent; its reply is the next one.
+        case awaitingReply(StartTLSRequest)
+        /// The handshake is running.
+        case handshaking(EventLoopPromise<String>, timeout: TimeAmount)
+    }
+
     private var parser = SMTPClientReplyParser()
     private var waiting = CircularBuffer<EventLoopPromise<SMTPReply>>()
-    private var handshake: EventLoopPromise<String>?
+    private var tlsStep: TLSStep?
     private var buffer: ByteBuffer?
     private var context: ChannelHandlerContext?
     private var timer: Scheduled<Void>?
+    private var setupTimer: Scheduled<Void>?
     private let replyTimeout: TimeAmount
+    private let setupTimeout: TimeAmount?
     private var pendingTimeout: TimeAmount?
 
-    init(replyTimeout: TimeAmount) {
+    init(replyTimeout: TimeAmount, setupTimeout: TimeAmount? = nil) {
         self.replyTimeout = replyTimeout
+        self.setupTimeout = setupTimeout
     }
 
     /// The server's greeting: registered before the first byte can arrive.
@@ -258,7 +308,20 @@ final class SMTPClientHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         armTimer()
+        if let setupTimeout {
+            setupTimer = context.eventLoop.assumeIsolated().scheduleTask(in: setupTimeout) { [weak self] in
+                self?.setupTimer = nil
+                self?.failAll(SMTPClientError.timeout("connection setup (greeting, EHLO, STARTTLS)"))
+                self?.context?.close(promise: nil)
+            }
+        }
         context.fireChannelActive()
+    }
+
+    /// The connection is set up: the setup deadline no longer applies.
+    func setupFinished() {
+        setupTimer?.cancel()
+        setupTimer = nil
     }
 
     func expectReplies(_ count: Int, timeout: TimeAmount?) -> [EventLoopFuture<SMTPReply>] {
@@ -278,27 +341,75 @@ final class SMTPClientHandler: ChannelInboundHandler {
         return futures
     }
 
-    func expectHandshake() -> EventLoopFuture<String> {
-        let promise = context!.eventLoop.makePromise(of: String.self)
-        handshake = promise
+    /// Registers for the reply to a STARTTLS the caller writes next; the
+    /// future gives the TLS version once the handshake completed.
+    func expectStartTLS(context tlsContext: NIOSSLContext, serverName: String?, handshakeTimeout: TimeAmount) -> EventLoopFuture<String> {
+        guard let context else { preconditionFailure("SMTPClientHandler is not in a pipeline") }
+        let promise = context.eventLoop.makePromise(of: String.self)
+        guard context.channel.isActive else {
+            promise.fail(SMTPClientError.connectionClosed)
+            return promise.futureResult
+        }
+        guard tlsStep == nil, waiting.isEmpty else {
+            promise.fail(SMTPClientError.protocolError("STARTTLS while other replies are outstanding"))
+            return promise.futureResult
+        }
+        tlsStep = .awaitingReply(StartTLSRequest(context: tlsContext, serverName: serverName,
+                                                 handshakeTimeout: handshakeTimeout, promise: promise))
+        pendingTimeout = nil
+        armTimer()
         return promise.futureResult
     }
 
     private func armTimer() {
         timer?.cancel()
         timer = nil
-        guard !waiting.isEmpty, let context else { return }
-        let timeout = pendingTimeout ?? replyTimeout
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
-            self?.failAll(SMTPClientError.timeout("command"))
-            self?.context?.close(promise: nil)
+        guard let context else { return }
+        let timeout: TimeAmount
+        switch tlsStep {
+        case .handshaking(_, let handshakeTimeout):
+            timeout = handshakeTimeout
+        case .awaitingReply:
+            timeout = replyTimeout
+        case nil:
+            guard !waiting.isEmpty else { return }
+            timeout = pendingTimeout ?? replyTimeout
         }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+            self?.timedOut(after: timeout)
+        }
+    }
+
+    private func timedOut(after timeout: TimeAmount) {
+        timer = nil
+        switch tlsStep {
+        case .handshaking:
+            failAll(SMTPClientError.tlsFailed("handshake failed: no answer within \(timeout.nanoseconds / 1_000_000) ms"))
+        case .awaitingReply:
+            failAll(SMTPClientError.timeout("STARTTLS"))
+        case nil:
+            failAll(SMTPClientError.timeout("command"))
+        }
+        context?.close(promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         if buffer == nil { buffer = incoming } else { buffer!.writeBuffer(&incoming) }
         do {
+            if case .awaitingReply(let request) = tlsStep {
+                guard let reply = try parser.parse(&buffer!, maxReplies: 1).first else {
+                    compactBuffer()
+                    return
+                }
+                // Whatever else arrived in plain text is dropped unread: a man in
+                // the middle must not get replies into the TLS session (RFC 3207 §4.2).
+                buffer = nil
+                parser = SMTPClientReplyParser()
+                tlsStep = nil
+                startTLSAnswered(reply, request: request, context: context)
+                return
+            }
             let replies = try parser.parse(&buffer!)
             if !replies.isEmpty {
                 for reply in replies {
@@ -310,40 +421,69 @@ final class SMTPClientHandler: ChannelInboundHandler {
                 pendingTimeout = nil
                 armTimer()
             }
-            if buffer!.readableBytes == 0 { buffer = nil } else { buffer!.discardReadBytes() }
+            compactBuffer()
         } catch {
             failAll(SMTPClientError.protocolError("\(error)"))
             context.close(promise: nil)
         }
     }
 
+    private func compactBuffer() {
+        guard buffer != nil else { return }
+        if buffer!.readableBytes == 0 { buffer = nil } else { buffer!.discardReadBytes() }
+    }
+
+    /// 220: the TLS handler goes in front before anything else is read; anything else is a refusal.
+    private func startTLSAnswered(_ reply: SMTPReply, request: StartTLSRequest, context: ChannelHandlerContext) {
+        guard reply.code == 220 else {
+            request.promise.fail(SMTPClientError.tlsFailed("STARTTLS refused: \(reply)"))
+            armTimer()
+            return
+        }
+        do {
+            let ssl = try NIOSSLClientHandler(context: request.context, serverHostname: request.serverName)
+            tlsStep = .handshaking(request.promise, timeout: request.handshakeTimeout)
+            armTimer()
+            try context.pipeline.syncOperations.addHandler(ssl, position: .first)
+        } catch {
+            if case .handshaking = tlsStep { tlsStep = nil }
+            request.promise.fail(SMTPClientError.tlsFailed("\(error)"))
+            armTimer()
+        }
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
+        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls, case .handshaking(let promise, _) = tlsStep {
             var description = "TLS"
             if let ssl = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self),
                let version = ssl.tlsVersion {
                 description = version.mailLogName
             }
-            handshake?.succeed(description)
-            handshake = nil
+            tlsStep = nil
+            armTimer()
+            promise.succeed(description)
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if let handshake {
-            handshake.fail(SMTPClientError.tlsFailed(Self.describeTLSFailure(error)))
-            self.handshake = nil
+        if case .handshaking(let promise, _) = tlsStep {
+            tlsStep = nil
+            promise.fail(SMTPClientError.tlsFailed(Self.describeTLSFailure(error)))
         }
         failAll(SMTPClientError.protocolError("\(error)"))
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        handshake?.fail(SMTPClientError.connectionClosed)
-        handshake = nil
+        if case .handshaking(let promise, _) = tlsStep {
+            tlsStep = nil
+            promise.fail(SMTPClientError.tlsFailed("handshake failed: the server closed the connection"))
+        }
         failAll(SMTPClientError.connectionClosed)
         timer?.cancel()
+        timer = nil
+        setupFinished()
         context.fireChannelInactive()
     }
 
@@ -358,7 +498,14 @@ final class SMTPClientHandler: ChannelInboundHandler {
         return "handshake failed: \(text)"
     }
 
+    /// Fails every outstanding reply and the STARTTLS step with `error`.
     private func failAll(_ error: Error) {
+        switch tlsStep {
+        case .awaitingReply(let request): request.promise.fail(error)
+        case .handshaking(let promise, _): promise.fail(error)
+        case nil: break
+        }
+        tlsStep = nil
         while let promise = waiting.popFirst() { promise.fail(error) }
     }
 }

@@ -30,10 +30,11 @@ public struct SMTPClientReplyParser: Sendable {
         }
     }
 
-    /// Consumes complete lines from `buffer` and returns every complete reply.
-    public mutating func parse(_ buffer: inout ByteBuffer) throws -> [SMTPReply] {
+    /// Consumes complete lines from `buffer` and returns every complete reply,
+    /// at most `maxReplies` of them (the bytes after the last one stay in `buffer`).
+    public mutating func parse(_ buffer: inout ByteBuffer, maxReplies: Int = .max) throws -> [SMTPReply] {
         var replies: [SMTPReply] = []
-        while true {
+        while replies.count < maxReplies {
             let view = buffer.readableBytesView
             guard let lf = view.firstIndex(of: UInt8(ascii: "\n")) else {
                 if buffer.readableBytes > Self.maxLineLength { throw ParseError.lineTooLong }
@@ -47,6 +48,7 @@ public struct SMTPClientReplyParser: Sendable {
             let line = String(decoding: lineBytes.readableBytesView[lineBytes.readableBytesView.startIndex..<end], as: UTF8.self)
             if let reply = try feed(line: line) { replies.append(reply) }
         }
+        return replies
     }
 
     private mutating func feed(line: String) throws -> SMTPReply? {

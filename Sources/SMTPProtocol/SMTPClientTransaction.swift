@@ -28,6 +28,9 @@ public struct SMTPClientTransaction: Sendable {
         case sendingBody
         /// Waiting for the final reply after the body.
         case awaitingFinalReply
+        /// The server answered 354 although the envelope failed: an empty
+        /// message (`.` CRLF alone) was sent to end DATA; waiting for its reply.
+        case abortingData
         /// Finished; `results` holds one entry per recipient.
         case done
     }
@@ -66,23 +69,41 @@ public struct SMTPClientTransaction: Sendable {
         case awaitMoreReplies
         /// Send the (dot-stuffed) body followed by `.` CRLF.
         case sendBody
+        /// The server answered 354 but no recipient was accepted (or MAIL
+        /// failed) in a pipelined envelope (RFC 2920 §3.1): send `.` CRLF
+        /// alone, feed its reply, then RSET. Every recipient keeps the result
+        /// of its own refusal; nothing is delivered.
+        case abortData
         /// The transaction is over; read `results`.
         case finished
     }
 
     /// Feeds the next reply, in order: MAIL, each RCPT, DATA, and after the body the final reply.
+    ///
+    /// Without PIPELINING the commands go out one at a time and the machine
+    /// ends the transaction as soon as it is hopeless: after a refused MAIL,
+    /// and after the last RCPT when none was accepted, it returns `finished`
+    /// (so DATA is never sent). With PIPELINING every reply of the batch must
+    /// still be read, so it waits for the reply to DATA.
     public mutating func receive(_ reply: SMTPReply) -> Action {
         switch state {
         case .envelope:
             if mailReply == nil {
                 mailReply = reply
+                if !pipelining, !reply.isPositiveCompletion { return finishWithoutBody() }
                 return .awaitMoreReplies
             }
             if rcptReplies.count < recipients.count {
                 rcptReplies.append(reply)
+                if !pipelining, rcptReplies.count == recipients.count, !rcptReplies.contains(where: \.isPositiveCompletion) {
+                    return finishWithoutBody()
+                }
                 return .awaitMoreReplies
             }
             return dataReply(reply)
+        case .abortingData:
+            state = .done
+            return .finished
         case .awaitingFinalReply:
             for index in results.indices where results[index] == nil {
                 results[index] = Self.classify(reply, success: .delivered(reply))
@@ -106,20 +127,36 @@ public struct SMTPClientTransaction: Sendable {
         state = .done
     }
 
-    private mutating func dataReply(_ reply: SMTPReply) -> Action {
-        guard let mailReply else { return .finished }
+    /// Records the refusals of MAIL or of every RCPT; the transaction carries no message.
+    private mutating func finishWithoutBody() -> Action {
+        _ = classifyEnvelope()
+        needsReset = true
+        state = .done
+        return .finished
+    }
+
+    /// Fills `results` for what the envelope refused; returns whether any recipient was accepted.
+    private mutating func classifyEnvelope() -> Bool {
+        guard let mailReply else { return false }
         if !mailReply.isPositiveCompletion {
             for index in results.indices { results[index] = Self.classify(mailReply, success: .deferred(mailReply)) }
-            needsReset = true
-            state = .done
-            return .finished
+            return false
         }
         var anyAccepted = false
         for (index, rcpt) in rcptReplies.enumerated() {
             if rcpt.isPositiveCompletion { anyAccepted = true } else { results[index] = Self.classify(rcpt, success: .deferred(rcpt)) }
         }
-        guard anyAccepted else {
+        return anyAccepted
+    }
+
+    private mutating func dataReply(_ reply: SMTPReply) -> Action {
+        guard classifyEnvelope() else {
             needsReset = true
+            if reply.isPositiveIntermediate {
+                // RFC 2920 §3.1: the server opened DATA for nobody; end it with an empty message.
+                state = .abortingData
+                return .abortData
+            }
             state = .done
             return .finished
         }
@@ -142,8 +179,12 @@ public struct SMTPClientTransaction: Sendable {
     }
 
     /// Appends `body` to `out` dot-stuffed (RFC 5321 §4.5.2), ending with CRLF `.` CRLF.
-    /// The body must already use CRLF line ends; a missing final CRLF is added.
+    /// The body should use CRLF line ends; a lone LF is written as CRLF (a
+    /// strict next hop refuses bare LF, RFC 5321 §2.3.8), and a missing final
+    /// CRLF is added.
     public static func writeDotStuffed(_ body: ByteBuffer, into out: inout ByteBuffer) {
+        let cr = UInt8(ascii: "\r")
+        let lf = UInt8(ascii: "\n")
         out.reserveCapacity(minimumWritableBytes: body.readableBytes + body.readableBytes / 64 + 5)
         body.withUnsafeReadableBytes { raw in
             var lineStart = 0
@@ -153,14 +194,21 @@ public struct SMTPClientTransaction: Sendable {
                 if index == lineStart && raw[index] == UInt8(ascii: ".") {
                     out.writeInteger(UInt8(ascii: "."))
                 }
-                if raw[index] == UInt8(ascii: "\n") {
-                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[lineStart...index]))
+                if raw[index] == lf {
+                    if index > lineStart && raw[index - 1] == cr {
+                        out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[lineStart...index]))
+                    } else {
+                        out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[lineStart..<index]))
+                        out.writeStaticString("\r\n")
+                    }
                     lineStart = index + 1
                 }
                 index += 1
             }
             if lineStart < count {
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[lineStart..<count]))
+                // A last line without LF; a CR it ends with becomes the CRLF.
+                let end = raw[count - 1] == cr ? count - 1 : count
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[lineStart..<end]))
                 out.writeStaticString("\r\n")
             }
         }

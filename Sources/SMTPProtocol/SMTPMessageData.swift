@@ -40,6 +40,8 @@ struct SMTPMessageAccumulator {
     var bareLineEnding = false
     var lineTooLong = false
     private(set) var tooLarge = false
+    /// BDAT: the octets so far end with a CR, so the next one must be LF.
+    private var endsWithCR = false
 
     init(maxSize: Int) {
         self.maxSize = maxSize
@@ -61,6 +63,40 @@ struct SMTPMessageAccumulator {
             return
         }
         body.writeBuffer(&slice)
+    }
+
+    /// BDAT carries raw octets (RFC 3030 §2), so nothing else finds a CR or
+    /// LF outside a CRLF pair: check each chunk, across chunk boundaries.
+    /// Only BODY=BINARYMIME could allow them, and that is not offered.
+    mutating func checkLineEndings(_ octets: ByteBuffer) {
+        guard !bareLineEnding else { return }
+        let cr = UInt8(ascii: "\r")
+        let lf = UInt8(ascii: "\n")
+        var pendingCR = endsWithCR
+        var bare = false
+        octets.withUnsafeReadableBytes { raw in
+            for byte in raw {
+                if pendingCR {
+                    pendingCR = false
+                    if byte == lf { continue }
+                    bare = true
+                    return
+                }
+                if byte == cr {
+                    pendingCR = true
+                } else if byte == lf {
+                    bare = true
+                    return
+                }
+            }
+        }
+        endsWithCR = pendingCR
+        if bare { bareLineEnding = true }
+    }
+
+    /// The last BDAT chunk was read: a CR at the very end is bare.
+    mutating func finishLineEndings() {
+        if endsWithCR { bareLineEnding = true }
     }
 
     var outcome: SMTPMessageDataOutcome {

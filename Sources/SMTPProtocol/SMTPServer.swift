@@ -11,7 +11,9 @@ public enum SMTPServer {
     /// The listening socket uses `SO_REUSEADDR` and the given `backlog`;
     /// connections use `TCP_NODELAY`. Beyond `maxConnections` concurrent
     /// connections a new one gets `421 4.3.2` and is closed (RFC 5321 §3.8).
-    /// The caller owns the returned server channel and closes it to stop.
+    /// The caller owns the returned server channel and closes it to stop
+    /// accepting; closing it leaves accepted connections open: pass
+    /// `connections` and drain them (``SMTPServerConnections/drain(timeout:)``).
     public static func bind(
         host: String,
         port: Int,
@@ -19,6 +21,7 @@ public enum SMTPServer {
         configuration: SMTPServerConfiguration,
         maxConnections: Int = 1000,
         backlog: Int32 = 256,
+        connections: SMTPServerConnections? = nil,
         makeDelegate: @escaping @Sendable () -> any SMTPServerDelegate
     ) -> EventLoopFuture<any Channel> {
         let counter = SMTPConnectionCounter()
@@ -33,12 +36,64 @@ public enum SMTPServer {
                         channel.closeFuture.whenComplete { _ in counter.decrement() }
                         let handler = SMTPServerHandler(configuration: configuration, delegate: makeDelegate())
                         try channel.pipeline.syncOperations.addHandler(handler)
+                        connections?.add(channel)
                     } else {
                         try channel.pipeline.syncOperations.addHandler(SMTPTooManyConnectionsHandler())
                     }
                 }
             }
             .bind(host: host, port: port)
+    }
+}
+
+/// The accepted connections of one or more listeners, so that the owner can
+/// end them on shutdown: close the server channels first (no new
+/// connections), then ``drain(timeout:)``. Share one across `bind` calls.
+public final class SMTPServerConnections: @unchecked Sendable {
+    private let lock = NSLock()
+    private var open: [ObjectIdentifier: any Channel] = [:]
+    private var draining = false
+
+    public init() {}
+
+    /// Connections open now.
+    public var count: Int { lock.withLock { open.count } }
+
+    func add(_ channel: any Channel) {
+        let key = ObjectIdentifier(channel)
+        let refused = lock.withLock {
+            if draining { return true }
+            open[key] = channel
+            return false
+        }
+        if refused {
+            channel.close(promise: nil)
+            return
+        }
+        channel.closeFuture.whenComplete { _ in
+            self.lock.withLock { _ = self.open.removeValue(forKey: key) }
+        }
+    }
+
+    /// Tells every session that the server is shutting down (an idle one gets
+    /// `421 4.3.2` at once, one in a transaction may finish it first), waits
+    /// for them to close, and closes what is still open after `timeout`.
+    /// Connections accepted from now on are closed at once.
+    public func drain(timeout: TimeAmount) async {
+        let channels = lock.withLock {
+            draining = true
+            return Array(open.values)
+        }
+        let deadline = NIODeadline.now() + timeout
+        var forced: [Scheduled<Void>] = []
+        for channel in channels {
+            channel.eventLoop.execute {
+                channel.pipeline.syncOperations.fireUserInboundEventTriggered(SMTPServerShutdownEvent())
+            }
+            forced.append(channel.eventLoop.scheduleTask(deadline: deadline) { channel.close(promise: nil) })
+        }
+        for channel in channels { try? await channel.closeFuture.get() }
+        for task in forced { task.cancel() }
     }
 }
 

@@ -21,6 +21,9 @@ public struct SMTPServerConfiguration: Sendable {
     public var dataRateWindow: TimeAmount
     /// Wait this long before the greeting; a client that talks first is dropped (RFC 5321 §4.3.1).
     public var greetingDelay: TimeAmount
+    /// How long a closing reply (`221`, `421`, `554`) may take to be written
+    /// before the connection is closed without it.
+    public var closeTimeout: TimeAmount
 
     /// A configuration with the ``SMTPDefaults`` limits unless given.
     public init(
@@ -31,7 +34,8 @@ public struct SMTPServerConfiguration: Sendable {
         commandTimeout: TimeAmount = .seconds(SMTPDefaults.commandTimeoutSeconds),
         minimumDataRate: Int = SMTPDefaults.minimumDataRate,
         dataRateWindow: TimeAmount = .seconds(SMTPDefaults.dataRateWindowSeconds),
-        greetingDelay: TimeAmount = .zero
+        greetingDelay: TimeAmount = .zero,
+        closeTimeout: TimeAmount = .seconds(SMTPDefaults.closeTimeoutSeconds)
     ) {
         self.listenerName = listenerName
         self.hostname = hostname
@@ -41,5 +45,6 @@ public struct SMTPServerConfiguration: Sendable {
         self.minimumDataRate = minimumDataRate
         self.dataRateWindow = dataRateWindow
         self.greetingDelay = greetingDelay
+        self.closeTimeout = closeTimeout
     }
 }

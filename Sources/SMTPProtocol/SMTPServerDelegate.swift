@@ -119,4 +119,6 @@ public enum SMTPDefaults {
     /// Below this many octets per second during DATA/BDAT (averaged over the window) the session is dropped.
     public static let minimumDataRate = 100
     public static let dataRateWindowSeconds: Int64 = 30
+    /// Seconds a closing reply may take to be written before the connection is closed without it.
+    public static let closeTimeoutSeconds: Int64 = 5
 }

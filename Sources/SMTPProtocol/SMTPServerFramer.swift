@@ -1,7 +1,8 @@
 import NIOCore
 
 /// Splits the bytes a client sends into command lines, DATA bodies and BDAT
-/// chunks (RFC 5321 §2.3.8, §4.1.1.4, §4.5.2, §4.5.3.1; RFC 3030).
+/// chunks (RFC 5321 §2.3.8, §4.1.1.4, §4.5.2, §4.5.3.1; RFC 3030). A bare CR
+/// or LF refuses the message in BDAT chunks as in DATA.
 ///
 /// A pure value: feed it with ``append(_:)`` and pull ``Event``s with
 /// ``next()``. The owner switches modes with ``beginData(maxMessageSize:)``
@@ -221,7 +222,10 @@ public struct SMTPServerFramer {
             let count = min(remaining, buffer.readableBytes)
             if count == 0 { return nil }
             var slice = buffer.readSlice(length: count)!
-            if !discard { message?.append(&slice) }
+            if !discard {
+                message?.checkLineEndings(slice)
+                message?.append(&slice)
+            }
             remaining -= count
             if remaining > 0 {
                 mode = .chunk(size: size, remaining: remaining, last: last, discard: discard)
@@ -232,6 +236,7 @@ public struct SMTPServerFramer {
         if discard {
             return .chunk(octets: size, last: last, outcome: nil)
         }
+        if last { message?.finishLineEndings() }
         let outcome = message?.outcome ?? .complete(ByteBuffer())
         if last || message?.error != nil {
             message = nil

@@ -13,7 +13,11 @@ import NIOTLS
 ///
 /// Replies to pipelined commands (RFC 2920) are written in order and flushed
 /// once the input buffer is drained. While the delegate decides on MAIL, RCPT
-/// or a message, the handler stops reading from the socket.
+/// or a message, the handler stops reading from the socket; it also stops
+/// reading (and processing buffered commands) while the channel is not
+/// writable, so a client that pipelines without reading our replies cannot
+/// make them pile up in memory. A closing reply that cannot be written within
+/// ``SMTPServerConfiguration/closeTimeout`` is abandoned and the connection closed.
 public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
@@ -36,6 +40,7 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
     private var rateTimer: Scheduled<Void>?
     private var bytesInRateWindow = 0
     private var greetingTimer: Scheduled<Void>?
+    private var closeTimer: Scheduled<Void>?
 
     /// A handler for one connection; `delegate` is used by this connection only.
     public init(configuration: SMTPServerConfiguration, delegate: any SMTPServerDelegate) {
@@ -87,6 +92,11 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is SMTPServerShutdownEvent {
+            perform(machine.shutdownRequested(), context: context)
+            pump(context: context)
+            return
+        }
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
             let version = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.tlsVersion
             machine.tlsEstablished()
@@ -99,6 +109,8 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
 
     public func channelInactive(context: ChannelHandlerContext) {
         cancelTimers()
+        closeTimer?.cancel()
+        closeTimer = nil
         if let open = machine.connectionClosed() {
             delegate.transactionAborted(open)
         }
@@ -113,18 +125,35 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
         context.close(promise: nil)
     }
 
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            // The client read our replies: go on with what it pipelined, then read again.
+            pump(context: context)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     public func handlerRemoved(context: ChannelHandlerContext) {
         cancelTimers()
+        closeTimer?.cancel()
+        closeTimer = nil
     }
 
     // MARK: - Outbound
 
     public func read(context: ChannelHandlerContext) {
-        if machine.shouldPauseReading {
+        if machine.shouldPauseReading || !context.channel.isWritable {
             isReadHeld = true
         } else {
             context.read()
         }
+    }
+
+    /// Reads again if a read was held and nothing holds it any more.
+    private func resumeReading(context: ChannelHandlerContext) {
+        guard isReadHeld, !machine.shouldPauseReading, context.channel.isWritable else { return }
+        isReadHeld = false
+        context.read()
     }
 
     // MARK: - Driving the state machine
@@ -134,6 +163,12 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
         isPumping = true
         defer { isPumping = false }
         while true {
+            guard context.channel.isWritable else {
+                // Back-pressure: the rest waits for channelWritabilityChanged.
+                flushReplies(context: context)
+                updateTimers(context: context)
+                return
+            }
             let action = machine.nextAction()
             switch action {
             case .wait:
@@ -156,10 +191,7 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
 
         case .readMore:
             flushReplies(context: context)
-            if isReadHeld {
-                isReadHeld = false
-                context.read()
-            }
+            resumeReading(context: context)
 
         case .scheduleGreeting:
             if configuration.greetingDelay <= .zero {
@@ -229,9 +261,19 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
             if closeReason == nil { closeReason = reason }
             if let reply {
                 hasUnflushedWrites = false
+                // A client that does not read can keep the write pending for
+                // ever: close anyway after closeTimeout.
+                closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.closeTimeout) {
+                    self.closeTimer = nil
+                    context.close(promise: nil)
+                }
                 context.writeAndFlush(wrapOutboundOut(encode(reply, context: context)))
                     .assumeIsolated()
-                    .whenComplete { _ in context.close(promise: nil) }
+                    .whenComplete { _ in
+                        self.closeTimer?.cancel()
+                        self.closeTimer = nil
+                        context.close(promise: nil)
+                    }
             } else {
                 flushReplies(context: context)
                 context.close(promise: nil)
@@ -351,3 +393,11 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
 
 @available(*, unavailable)
 extension SMTPServerHandler: Sendable {}
+
+/// Fire this user event into a connection's pipeline when the server shuts
+/// down: the session ends with `421 4.3.2` at once, or right after the
+/// transaction in progress (see ``SMTPServerStateMachine/shutdownRequested()``).
+/// ``SMTPServerConnections/drain(timeout:)`` does it for every connection.
+public struct SMTPServerShutdownEvent: Sendable, Hashable {
+    public init() {}
+}

@@ -14,7 +14,7 @@ enum SMTPServerReplies {
     static let nestedMail = SMTPReply(503, .init(5, 5, 1), "Error: nested MAIL command")
     static let noValidRecipients = SMTPReply(554, .init(5, 5, 1), "Error: no valid recipients")
     static let dataAfterBdat = SMTPReply(503, .init(5, 5, 1), "Error: DATA after BDAT in one transaction")
-    static let binaryNeedsBdat = SMTPReply(503, .init(5, 5, 1), "Error: BODY=BINARYMIME needs BDAT (RFC 3030 section 3)")
+    static let binaryMIMENotSupported = SMTPReply(555, .init(5, 5, 4), "BODY=BINARYMIME is not supported; send 8BITMIME with CRLF line endings")
     static let transactionInProgress = SMTPReply(503, .init(5, 5, 1), "Error: MAIL transaction in progress")
     static let alreadyTLS = SMTPReply(503, .init(5, 5, 1), "Error: TLS already active")
     static let tlsNotAvailable = SMTPReply(454, .init(4, 7, 0), "TLS not available")
@@ -58,6 +58,10 @@ enum SMTPServerReplies {
 
     static func closing(hostname: String) -> SMTPReply {
         SMTPReply(221, .init(2, 0, 0), "\(hostname) closing connection")
+    }
+
+    static func shuttingDown(hostname: String) -> SMTPReply {
+        SMTPReply(421, .init(4, 3, 2), "\(hostname) Service shutting down, try again later")
     }
 
     static func timeout(hostname: String) -> SMTPReply {

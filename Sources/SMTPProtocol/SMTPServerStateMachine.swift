@@ -85,6 +85,8 @@ public struct SMTPServerStateMachine {
     public private(set) var completedCommandCount = 0
     private var transactionUsesChunking = false
     private var pendingChunkReply: SMTPReply?
+    /// The server is shutting down: end the session at the next point between transactions.
+    public private(set) var isShuttingDown = false
 
     /// A machine for a new connection; call ``connectionOpened()`` next.
     public init(configuration: Configuration, framer: SMTPServerFramer = SMTPServerFramer()) {
@@ -198,6 +200,26 @@ public struct SMTPServerStateMachine {
         return close(SMTPServerReplies.timeout(hostname: configuration.hostname), reason: "data rate too low")
     }
 
+    /// The server is shutting down (RFC 5321 §3.8): outside a transaction the
+    /// session ends now with `421 4.3.2`; a transaction in progress may finish
+    /// (its message gets its reply), then the `421` follows.
+    public mutating func shutdownRequested() -> Action {
+        if isClosed { return .wait }
+        isShuttingDown = true
+        return closeIfShuttingDownAndIdle() ?? .wait
+    }
+
+    private mutating func closeIfShuttingDownAndIdle() -> Action? {
+        guard isShuttingDown, transaction == nil, !framer.hasOpenChunkedMessage else { return nil }
+        switch state {
+        case .idle, .awaitingDecision, .awaitingGreeting, .ready, .rejected:
+            return close(SMTPServerReplies.shuttingDown(hostname: configuration.hostname), reason: "shutdown")
+        case .awaitingMailFromAnswer, .awaitingRcptAnswer, .awaitingMessageAnswer, .receivingData, .receivingChunk,
+             .startingTLS, .closed:
+            return nil
+        }
+    }
+
     /// The connection is gone; returns the transaction to report as aborted.
     public mutating func connectionClosed() -> SMTPTransaction? {
         let open = transaction
@@ -246,6 +268,7 @@ public struct SMTPServerStateMachine {
 
     /// Processes the next buffered command or message end, if any.
     public mutating func nextAction() -> Action {
+        if let close = closeIfShuttingDownAndIdle() { return close }
         switch state {
         case .ready, .rejected, .receivingData, .receivingChunk:
             break
@@ -308,6 +331,8 @@ public struct SMTPServerStateMachine {
             guard let heloName else { return badCommand(SMTPServerReplies.needHelo) }
             if policy.tls == .required, !isTLS { return badCommand(SMTPServerReplies.mustStartTLS) }
             guard transaction == nil else { return badCommand(SMTPServerReplies.nestedMail) }
+            // RFC 3030 §3: BINARYMIME is not announced, so the body must keep CRLF line ends.
+            if parameters["BODY"] == "BINARYMIME" { return .send(SMTPServerReplies.binaryMIMENotSupported) }
             if messageCount >= policy.maxMessagesPerSession { return .send(SMTPServerReplies.tooManyMessages) }
             if let size = parameters["SIZE"].flatMap({ Int($0) }), size > policy.maxMessageSize {
                 return .send(SMTPServerReplies.messageTooLarge)
@@ -331,7 +356,6 @@ public struct SMTPServerStateMachine {
             guard let open = transaction else { return badCommand(SMTPServerReplies.needMail) }
             if transactionUsesChunking { return badCommand(SMTPServerReplies.dataAfterBdat) }
             if open.recipients.isEmpty { return badCommand(SMTPServerReplies.noValidRecipients) }
-            if open.mailParameters["BODY"] == "BINARYMIME" { return badCommand(SMTPServerReplies.binaryNeedsBdat) }
             if framer.bufferedByteCount > 0 {
                 // RFC 2920 §3.1: DATA ends a pipelined group; the body must wait for 354.
                 return close(SMTPServerReplies.protocolViolation, reason: "message data sent before 354")

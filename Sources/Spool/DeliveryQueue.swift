@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MailLog
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -24,9 +25,13 @@ public struct FailedRecipient: Sendable, Hashable {
     }
 }
 
-/// Called once a message has failed recipients, after their outcome is
-/// durable: the gateway builds the DSN and queues it.
-public typealias BounceHandler = @Sendable (_ envelope: MessageEnvelope, _ body: ByteBuffer?, _ failed: [FailedRecipient]) async -> Void
+/// Called for recipients that failed for good (refused or expired) *before*
+/// their outcome is recorded: the gateway builds the DSN and stores it.
+/// Return only once the DSN is durable (or none is due, as for the null
+/// sender); throw when it could not be stored — the recipients then stay
+/// pending and are tried again, so no failure goes unreported. A crash
+/// between the DSN and the outcome sends the DSN twice rather than never.
+public typealias BounceHandler = @Sendable (_ envelope: MessageEnvelope, _ body: ByteBuffer?, _ failed: [FailedRecipient]) async throws -> Void
 
 /// What `tophosts` and `hoststatus` show for one queue.
 public struct DeliveryQueueStatus: Sendable, Hashable {
@@ -52,7 +57,9 @@ public struct DeliveryQueueStatus: Sendable, Hashable {
 /// failures, bounces permanent failures and expired messages, and records the
 /// remote 250 in the spool at once so that a crash repeats as little as possible.
 ///
-/// Run it as a `Service`; `enqueue` hands it messages.
+/// Run it as a `Service` (it stops on graceful shutdown or cancellation), or
+/// with `runUntilShutdown()` when the owner orders the shutdown itself;
+/// `enqueue` hands it messages.
 public actor DeliveryQueue: Service {
     public nonisolated let destination: Destination
     public nonisolated let policy: DeliveryPolicy
@@ -69,6 +76,8 @@ public actor DeliveryQueue: Service {
         var pending: [Int]
         var attempts: Int
         var notBefore: Double
+        /// After an expiry whose DSN could not be stored: when to try again.
+        var expiryRetryAt: Double = 0
     }
 
     enum Instruction: Sendable {
@@ -88,6 +97,9 @@ public actor DeliveryQueue: Service {
     private var inFlight: [MID: Int] = [:]
     private var waiters: [Waiter] = []
     private var stopping = false
+    /// Set by cancellation and graceful shutdown handlers, which cannot wait
+    /// for the actor; the tick loop sees it and stops the workers.
+    private nonisolated let stopRequested = NIOLockedValueBox(false)
     private var consecutiveFailures = 0
     private var downUntil: Double?
     private var connectionsOut = 0
@@ -100,6 +112,22 @@ public actor DeliveryQueue: Service {
                 tickInterval: Duration = .milliseconds(250),
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
                 onBounce: @escaping BounceHandler) {
+        let tlsContext: NIOSSLContext?
+        do {
+            tlsContext = try Self.makeTLSContext(for: destination.tls)
+        } catch {
+            tlsContext = nil
+            log.critical("Destination \(destination.name): no TLS client context (\(error)); "
+                + (destination.tls == .required ? "nothing is delivered until this is fixed" : "delivery goes on in plain text"))
+        }
+        self.init(destination: destination, policy: policy, spool: spool, log: log, group: group, tickInterval: tickInterval,
+                  clock: clock, tlsContext: tlsContext, onBounce: onBounce)
+    }
+
+    /// A queue with the given client TLS context (tests pass nil for a context that could not be made).
+    init(destination: Destination, policy: DeliveryPolicy, spool: any MessageSpool, log: MailLog, group: EventLoopGroup,
+         tickInterval: Duration, clock: @escaping @Sendable () -> Double, tlsContext: NIOSSLContext?,
+         onBounce: @escaping BounceHandler) {
         self.destination = destination
         self.policy = policy
         self.spool = spool
@@ -108,18 +136,18 @@ public actor DeliveryQueue: Service {
         self.tickInterval = tickInterval
         self.clock = clock
         self.onBounce = onBounce
-        self.tlsContext = Self.makeTLSContext(for: destination.tls)
+        self.tlsContext = tlsContext
     }
 
     /// The client context for the destination's TLS mode (nil for `.off`).
-    static func makeTLSContext(for mode: DestinationTLSMode) -> NIOSSLContext? {
+    static func makeTLSContext(for mode: DestinationTLSMode) throws -> NIOSSLContext? {
         var configuration = TLSConfiguration.makeClientConfiguration()
         switch mode {
         case .off: return nil
         case .opportunistic: configuration.certificateVerification = .none
         case .required: configuration.certificateVerification = .fullVerification
         }
-        return try? NIOSSLContext(configuration: configuration)
+        return try NIOSSLContext(configuration: configuration)
     }
 
     // MARK: - Feeding the queue
@@ -135,10 +163,12 @@ public actor DeliveryQueue: Service {
         }
     }
 
-    /// `delivernow`: forget backoff and host-down marks and try everything at once.
+    /// `delivernow`: forget backoff and host-down marks and try everything at once
+    /// (expired messages are bounced by the next tick instead).
     public func deliverNow() {
         downUntil = nil
         consecutiveFailures = 0
+        dispatchReady()
         let due = deferred
         deferred.removeAll()
         for var item in due {
@@ -200,13 +230,51 @@ public actor DeliveryQueue: Service {
         return clock() < downUntil
     }
 
+    /// Workers waiting for work (for tests).
+    var idleWorkers: Int { waiters.count }
+
+    private func isExpired(_ item: Item, now: Double) -> Bool {
+        now - item.envelope.receivedAt > policy.maxQueueLifetime
+    }
+
+    /// Gives `item` to a waiting worker (one that holds a connection first),
+    /// or queues it as ready. An expired item waits for the tick to bounce it.
     private func hand(_ item: Item) {
-        if let index = waiters.firstIndex(where: { $0.holdsConnection }) ?? waiters.indices.first {
-            let waiter = waiters.remove(at: index)
-            inFlight[item.envelope.mid] = item.pending.count
-            waiter.continuation.resume(returning: .deliver(item))
+        if isExpired(item, now: clock()) {
+            deferred.append(item)
+        } else if !waiters.isEmpty {
+            giveToWaiter(item)
         } else {
             ready.append(item)
+        }
+    }
+
+    private func giveToWaiter(_ item: Item) {
+        let index = waiters.firstIndex(where: { $0.holdsConnection }) ?? waiters.startIndex
+        let waiter = waiters.remove(at: index)
+        inFlight[item.envelope.mid] = item.pending.count
+        waiter.continuation.resume(returning: .deliver(item))
+    }
+
+    /// The next ready item that has not expired; expired ones move to `deferred` for the tick.
+    private func popReady() -> Item? {
+        let now = clock()
+        while let item = ready.popFirst() {
+            if isExpired(item, now: now) {
+                deferred.append(item)
+                continue
+            }
+            return item
+        }
+        return nil
+    }
+
+    /// Hands ready items to idle workers: workers that found the host down
+    /// wait, and nothing else would wake them when the mark ends.
+    private func dispatchReady() {
+        guard !isDown else { return }
+        while !waiters.isEmpty, let item = popReady() {
+            giveToWaiter(item)
         }
     }
 
@@ -214,7 +282,7 @@ public actor DeliveryQueue: Service {
 
     private func next(holdsConnection: Bool) async -> Instruction {
         if stopping { return .stop }
-        if !isDown, let item = ready.popFirst() {
+        if !isDown, let item = popReady() {
             inFlight[item.envelope.mid] = item.pending.count
             return .deliver(item)
         }
@@ -224,25 +292,25 @@ public actor DeliveryQueue: Service {
         }
     }
 
-    /// Moves due retries to the ready list, expires old messages, closes idle connections.
+    /// Expires old messages, then moves due retries and ready items to idle
+    /// workers, and closes idle connections.
     private func tick() async {
         let now = clock()
         if let downUntil, now >= downUntil {
             self.downUntil = nil
             log.info("Host \(destination.host) (\(destination.name)) retry: marking up for a new attempt")
         }
-        if !deferred.isEmpty && !isDown {
-            var still: [Item] = []
-            for item in deferred {
-                if item.notBefore <= now { hand(item) } else { still.append(item) }
+        // Expiry first, on every queued item: an expired message is never handed out again.
+        await expireDue(now: now)
+        if !isDown {
+            dispatchReady()
+            if !deferred.isEmpty {
+                var still: [Item] = []
+                for item in deferred {
+                    if item.notBefore <= now && !isExpired(item, now: now) { hand(item) } else { still.append(item) }
+                }
+                deferred = still
             }
-            deferred = still
-        }
-        // Expire what waited too long (checked on the deferred list; ready items go out now anyway).
-        let expired = deferred.filter { now - $0.envelope.receivedAt > policy.maxQueueLifetime }
-        if !expired.isEmpty {
-            deferred.removeAll { now - $0.envelope.receivedAt > policy.maxQueueLifetime }
-            for item in expired { await expire(item) }
         }
         var keep: [Waiter] = []
         for waiter in waiters {
@@ -261,26 +329,44 @@ public actor DeliveryQueue: Service {
         waiters.removeAll()
     }
 
+    /// Runs until graceful shutdown or cancellation; messages in flight finish
+    /// their current transaction, everything else stays in the spool.
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                for _ in 0..<max(1, destination.maxConnections) {
-                    group.addTask { await self.worker() }
-                }
-                group.addTask {
-                    while await !self.stopping {
-                        try? await Task.sleep(for: self.tickInterval)
-                        await self.tick()
-                    }
-                }
-            }
-        } onGracefulShutdown: {
-            Task { await self.stop() }
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await runUntilShutdown()
+        } onCancelOrGracefulShutdown: {
+            self.stopRequested.withLockedValue { $0 = true }
         }
     }
 
-    /// Stops the workers (for callers that do not use a ServiceGroup).
-    public func shutdown() { stop() }
+    /// Runs the workers until `shutdown()` or task cancellation, ignoring
+    /// graceful shutdown: for an owner that first stops what feeds the queue
+    /// (the gateway drains its listeners, then calls `shutdown()`).
+    public func runUntilShutdown() async {
+        await withDiscardingTaskGroup { group in
+            for _ in 0..<max(1, destination.maxConnections) {
+                group.addTask { await self.worker() }
+            }
+            group.addTask {
+                while !self.isStopRequested {
+                    try? await Task.sleep(for: self.tickInterval)
+                    if self.isStopRequested { break }
+                    await self.tick()
+                }
+                await self.stop()
+            }
+        }
+    }
+
+    private nonisolated var isStopRequested: Bool {
+        Task.isCancelled || stopRequested.withLockedValue { $0 }
+    }
+
+    /// Stops the workers (for callers that do not use a ServiceGroup, or use `runUntilShutdown()`).
+    public func shutdown() {
+        stopRequested.withLockedValue { $0 = true }
+        stop()
+    }
 
     private nonisolated func worker() async {
         var connection: SMTPClientConnection?
@@ -300,12 +386,12 @@ public actor DeliveryQueue: Service {
                     connection = nil
                 }
                 if connection == nil {
-                    dcid = spool.nextDCID()
-                    connection = await connect(dcid: dcid)
-                    guard connection != nil else {
+                    guard case let (opened, openedDCID)? = await connect() else {
                         await connectionFailed(item)
                         continue
                     }
+                    connection = opened
+                    dcid = openedDCID
                 }
                 let keep = await deliver(item, over: connection!, dcid: dcid)
                 if !keep {
@@ -316,16 +402,40 @@ public actor DeliveryQueue: Service {
         }
     }
 
-    private nonisolated func connect(dcid: UInt64) async -> SMTPClientConnection? {
+    /// Opens a connection for one attempt. With opportunistic TLS, a refused
+    /// STARTTLS or a failed handshake is followed at once by a new connection
+    /// in plain text; required TLS never falls back.
+    private nonisolated func connect() async -> (SMTPClientConnection, UInt64)? {
+        let dcid = spool.nextDCID()
+        switch await open(dcid: dcid, tlsContext: tlsContext) {
+        case .connected(let connection):
+            return (connection, dcid)
+        case .tlsFailed where destination.tls == .opportunistic:
+            let plainDCID = spool.nextDCID()
+            guard case .connected(let connection) = await open(dcid: plainDCID, tlsContext: nil) else { return nil }
+            return (connection, plainDCID)
+        case .tlsFailed, .failed:
+            return nil
+        }
+    }
+
+    private enum ConnectResult {
+        case connected(SMTPClientConnection)
+        case tlsFailed
+        case failed
+    }
+
+    private nonisolated func open(dcid: UInt64, tlsContext: NIOSSLContext?) async -> ConnectResult {
+        let required = destination.tls == .required
         do {
             let connection = try await SMTPClientConnection.connect(
                 host: destination.host, port: destination.port, group: group,
                 options: SMTPClientOptions(
                     localHostname: policy.localHostname, tlsContext: tlsContext,
                     // SNI and name checks need a host name; for an IP literal only the chain is verified.
-                    tlsServerName: destination.tls == .required && (try? SocketAddress(ipAddress: destination.host, port: 0)) == nil
+                    tlsServerName: required && (try? SocketAddress(ipAddress: destination.host, port: 0)) == nil
                         ? destination.host : nil,
-                    tlsRequired: destination.tls == .required),
+                    tlsRequired: required),
                 onConnected: { localAddress in
                     self.log.info("New SMTP DCID \(dcid) interface \(localAddress) address \(self.destination.host) port \(self.destination.port)")
                 })
@@ -333,16 +443,16 @@ public actor DeliveryQueue: Service {
                 log.info("DCID \(dcid) TLS success protocol \(tls) cipher unknown \(destination.name)")
             }
             await connectionOpened()
-            return connection
+            return .connected(connection)
         } catch SMTPClientError.tlsFailed(let why) {
             log.info("DCID \(dcid) TLS failed: \(why)")
-            if destination.tls == .required {
+            if required {
                 log.info("DCID \(dcid) TLS was required but could not be successfully negotiated")
             }
-            return nil
+            return .tlsFailed
         } catch {
             log.info("Connection Error: DCID \(dcid) domain: \(destination.name) IP: \(destination.host) port: \(destination.port) details: \(error)")
-            return nil
+            return .failed
         }
     }
 
@@ -400,6 +510,7 @@ public actor DeliveryQueue: Service {
         var done: [Int] = []
         var failed: [FailedRecipient] = []
         var later: [Int] = []
+        var bounced: [Int] = []
         var doneReply: SMTPReply?
         for (rid, result) in zip(item.pending, results) {
             switch result {
@@ -428,19 +539,34 @@ public actor DeliveryQueue: Service {
             for failure in failed {
                 log.info("Bounced: DCID \(dcid) MID \(mid) to RID [\(failure.rid)] - \(failure.reply.enhanced?.description ?? "5.0.0") ('\(failure.reply)')")
             }
-            await bounce(item.envelope, body: body, failed)
+            if await bounce(item.envelope, body: body, failed, outcome: .bounced) {
+                bounced = failed.map(\.rid)
+            } else {
+                later = (later + failed.map(\.rid)).sorted()
+            }
         }
-        await finishAttempt(item, delivered: done, failed: failed.map(\.rid), deferred: later)
+        await finishAttempt(item, delivered: done, failed: bounced, deferred: later)
         return connection.isActive
     }
 
-    private nonisolated func bounce(_ envelope: MessageEnvelope, body: ByteBuffer?, _ failed: [FailedRecipient]) async {
+    /// Has the DSN stored (`onBounce`), and only then records the outcome, so
+    /// that a recipient is never finished without its DSN. Returns false when
+    /// the DSN could not be stored: the recipients stay pending.
+    private nonisolated func bounce(_ envelope: MessageEnvelope, body: ByteBuffer?, _ failed: [FailedRecipient],
+                                    outcome: RecipientOutcome) async -> Bool {
+        let rids = failed.map(\.rid)
         do {
-            try await spool.record(.bounced, mid: envelope.mid, recipients: failed.map(\.rid))
+            try await onBounce(envelope, body, failed)
         } catch {
-            log.critical("MID \(envelope.mid) bounce could not be recorded: \(error)")
+            log.critical("MID \(envelope.mid) RID \(Self.ridList(rids)) bounce could not be stored: \(error); the recipients stay queued and are tried again")
+            return false
         }
-        await onBounce(envelope, body, failed)
+        do {
+            try await spool.record(outcome, mid: envelope.mid, recipients: rids)
+        } catch {
+            log.critical("MID \(envelope.mid) RID \(Self.ridList(rids)) bounced but the outcome could not be recorded: \(error); after a restart the DSN may be sent again")
+        }
+        return true
     }
 
     private func finishAttempt(_ item: Item, delivered done: [Int], failed: [Int], deferred later: [Int]) {
@@ -453,29 +579,45 @@ public actor DeliveryQueue: Service {
         }
         var rest = item
         rest.pending = later
-        if clock() - item.envelope.receivedAt > policy.maxQueueLifetime {
-            deferred.append(rest)  // the next tick expires it
-            return
+        reschedule(rest)  // if it has expired meanwhile, the next tick bounces it before anything else
+    }
+
+    /// Takes every expired item out of the queue and bounces it.
+    private func expireDue(now: Double) async {
+        var due: [Item] = []
+        deferred.removeAll { item in
+            guard isExpired(item, now: now), item.expiryRetryAt <= now else { return false }
+            due.append(item)
+            return true
         }
-        reschedule(rest)
+        var keep = CircularBuffer<Item>()
+        while let item = ready.popFirst() {
+            if isExpired(item, now: now), item.expiryRetryAt <= now { due.append(item) } else { keep.append(item) }
+        }
+        ready = keep
+        for item in due { inFlight[item.envelope.mid] = item.pending.count }
+        for item in due { await expire(item) }
     }
 
     private func expire(_ item: Item) async {
-        hardBounced += item.pending.count
+        let mid = item.envelope.mid
         let hours = Int(policy.maxQueueLifetime / 3600)
         let reply = SMTPReply(554, EnhancedStatusCode(5, 4, 7), "Delivery expired: message in queue longer than \(hours)h")
         let failed = item.pending.map {
             FailedRecipient(rid: $0, address: item.envelope.recipients[$0], reply: reply, remoteMTA: nil)
         }
-        log.info("Bounced: MID \(item.envelope.mid) to RID \(Self.ridList(item.pending)) - 5.4.7 ('\(reply)')")
-        let body = try? await spool.body(of: item.envelope.mid)
-        do {
-            try await spool.record(.expired, mid: item.envelope.mid, recipients: item.pending)
-        } catch {
-            log.critical("MID \(item.envelope.mid) expiry could not be recorded: \(error)")
+        log.info("Bounced: MID \(mid) to RID \(Self.ridList(item.pending)) - 5.4.7 ('\(reply)')")
+        let body = try? await spool.body(of: mid)
+        let done = await bounce(item.envelope, body: body, failed, outcome: .expired)
+        inFlight[mid] = nil
+        guard done else {
+            var again = item
+            again.expiryRetryAt = clock() + policy.retry.initial
+            deferred.append(again)
+            return
         }
-        await onBounce(item.envelope, body, failed)
-        log.info("Message finished MID \(item.envelope.mid) done")
+        hardBounced += item.pending.count
+        log.info("Message finished MID \(mid) done")
     }
 
     static func ridList(_ rids: [Int]) -> String {

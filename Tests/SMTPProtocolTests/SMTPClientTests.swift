@@ -87,6 +87,57 @@ import Testing
         #expect(t.results == [.deferred(later)])
     }
 
+    @Test func pipelined354WithNoAcceptedRecipientEndsDataEmptyThenResets() {
+        var t = SMTPClientTransaction(mailFrom: "a@x", recipients: ["b@y", "c@y"], pipelining: true)
+        let unknown = SMTPReply(550, EnhancedStatusCode(5, 1, 1), "No such user")
+        let full = SMTPReply(452, EnhancedStatusCode(4, 2, 2), "mailbox full")
+        _ = t.receive(ok)
+        _ = t.receive(unknown)
+        _ = t.receive(full)
+        #expect(t.receive(SMTPReply(354, nil, "go ahead")) == .abortData, "the server is in DATA: it must get `.` alone, never RSET")
+        #expect(t.state == .abortingData)
+        #expect(t.needsReset)
+        #expect(t.receive(SMTPReply(554, EnhancedStatusCode(5, 5, 1), "no valid recipients")) == .finished)
+        #expect(t.state == .done)
+        #expect(t.results == [.failed(unknown), .deferred(full)], "nothing was delivered")
+    }
+
+    @Test func pipelined354AfterRefusedMailEndsDataEmpty() {
+        var t = SMTPClientTransaction(mailFrom: "a@x", recipients: ["b@y"], pipelining: true)
+        let refused = SMTPReply(550, EnhancedStatusCode(5, 7, 1), "sender refused")
+        _ = t.receive(refused)
+        _ = t.receive(ok)
+        #expect(t.receive(SMTPReply(354, nil, "go ahead")) == .abortData)
+        #expect(t.receive(ok) == .finished)
+        #expect(t.results == [.failed(refused)])
+    }
+
+    @Test func withoutPipeliningARefusedMailEndsTheTransaction() {
+        var t = SMTPClientTransaction(mailFrom: "a@x", recipients: ["b@y", "c@y"], pipelining: false)
+        let busy = SMTPReply(451, EnhancedStatusCode(4, 3, 0), "busy")
+        #expect(t.receive(busy) == .finished, "no RCPT or DATA after a refused MAIL")
+        #expect(t.results == [.deferred(busy), .deferred(busy)])
+        #expect(t.needsReset)
+    }
+
+    @Test func withoutPipeliningNoAcceptedRecipientSkipsData() {
+        var t = SMTPClientTransaction(mailFrom: "a@x", recipients: ["b@y", "c@y"], pipelining: false)
+        let unknown = SMTPReply(550, EnhancedStatusCode(5, 1, 1), "No such user")
+        #expect(t.receive(ok) == .awaitMoreReplies)
+        #expect(t.receive(unknown) == .awaitMoreReplies)
+        #expect(t.receive(unknown) == .finished, "DATA must not be sent")
+        #expect(t.results == [.failed(unknown), .failed(unknown)])
+    }
+
+    @Test func withoutPipeliningOneAcceptedRecipientGoesOnToData() {
+        var t = SMTPClientTransaction(mailFrom: "a@x", recipients: ["b@y", "c@y"], pipelining: false)
+        let unknown = SMTPReply(550, EnhancedStatusCode(5, 1, 1), "No such user")
+        _ = t.receive(ok)
+        _ = t.receive(unknown)
+        #expect(t.receive(ok) == .awaitMoreReplies)
+        #expect(t.receive(SMTPReply(354, nil, "go")) == .sendBody)
+    }
+
     @Test func finalRejectionFailsAcceptedRecipients() {
         var t = SMTPClientTransaction(mailFrom: "a@x", recipients: ["b@y"], pipelining: false)
         _ = t.receive(ok); _ = t.receive(ok)
@@ -109,6 +160,8 @@ import Testing
         ("Subject: x\r\n\r\nbody\r\n", "Subject: x\r\n\r\nbody\r\n.\r\n"),
         (".leading\r\n..two\r\nmid.dle\r\n.\r\n", "..leading\r\n...two\r\nmid.dle\r\n..\r\n.\r\n"),
         ("no final newline", "no final newline\r\n.\r\n"),
+        ("lone\nLF\r\n\n.dot\n", "lone\r\nLF\r\n\r\n..dot\r\n.\r\n"),
+        ("ends in CR\r", "ends in CR\r\n.\r\n"),
         ("", ".\r\n"),
     ])
     func dotStuffing(_ input: String, _ expected: String) {

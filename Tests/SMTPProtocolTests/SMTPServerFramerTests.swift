@@ -124,13 +124,35 @@ import Testing
     @Test func bdatChunksWithoutDotProcessing() {
         var framer = SMTPServerFramer()
         framer.beginChunk(size: 5, last: false, maxMessageSize: 100, discard: false)
-        #expect(events(["he", "l.\n"], framer: &framer) == [.chunk(octets: 5, last: false, outcome: nil)])
-        framer.beginChunk(size: 6, last: true, maxMessageSize: 100, discard: false)
-        let got = events(["\r\n.\r\n\nNOOP\r\n"], framer: &framer)
+        #expect(events(["he", "l.\r"], framer: &framer) == [.chunk(octets: 5, last: false, outcome: nil)])
+        framer.beginChunk(size: 7, last: true, maxMessageSize: 100, discard: false)
+        let got = events(["\n.\r\n.\r\nNOOP\r\n"], framer: &framer)
         #expect(got == [
-            .chunk(octets: 6, last: true, outcome: .complete(ByteBuffer(string: "hel.\n\r\n.\r\n\n"))),
+            .chunk(octets: 7, last: true, outcome: .complete(ByteBuffer(string: "hel.\r\n.\r\n.\r\n"))),
             .command(ByteBuffer(string: "NOOP")),
         ])
+    }
+
+    @Test(arguments: [
+        ["a\nb\r\n"],            // bare LF
+        ["a\rb\r\n"],            // bare CR
+        ["ends with CR\r"],      // CR at the very end of the message
+        ["a\r", "b\r\n"],        // CR at the end of one chunk, no LF at the start of the next
+        ["a\r\n", "\nb\r\n"],    // LF at the start of a chunk after a complete CRLF
+    ])
+    func bdatBareLineEndingsRejectTheMessage(chunks: [String]) {
+        var framer = SMTPServerFramer()
+        var got: [SMTPServerFramer.Event] = []
+        for (index, chunk) in chunks.enumerated() {
+            framer.beginChunk(size: chunk.utf8.count, last: index == chunks.count - 1, maxMessageSize: 100, discard: false)
+            got += events([chunk], framer: &framer)
+            if case .chunk(_, _, .rejected)? = got.last { break }
+        }
+        guard case .chunk(_, _, let outcome)? = got.last else {
+            Issue.record("no chunk event: \(got)")
+            return
+        }
+        #expect(outcome == .rejected(.bareLineEnding))
     }
 
     @Test func bdatSizeLimit() {

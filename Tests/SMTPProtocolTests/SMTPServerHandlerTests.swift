@@ -224,10 +224,37 @@ import Testing
     @Test func bdatChunks() throws {
         let server = try EmbeddedSMTPServer()
         _ = try server.output()
-        try server.send("EHLO c\r\nMAIL FROM:<a@b.example> BODY=BINARYMIME\r\nRCPT TO:<c@d.example>\r\nBDAT 7\r\nhel\n.\r\n")
-        try server.send("BDAT 6 LAST\r\n world")
+        try server.send("EHLO c\r\nMAIL FROM:<a@b.example> BODY=8BITMIME\r\nRCPT TO:<c@d.example>\r\nBDAT 7\r\nhel\r\n.\r")
+        try server.send("BDAT 9 LAST\r\n\n world\r\n")
         #expect(try server.replies() == ["250 HELP", "250 2.1.0 Sender ok", "250 2.1.5 Recipient ok", "250 2.0.0 7 octets received", "250 2.0.0 Ok: queued"])
-        #expect(String(buffer: try #require(server.delegate.messages.first).1) == "hel\n.\r\n world")
+        #expect(String(buffer: try #require(server.delegate.messages.first).1) == "hel\r\n.\r\n world\r\n")
+    }
+
+    @Test func binaryMIMEIsRefusedAtMail() throws {
+        let server = try EmbeddedSMTPServer()
+        _ = try server.output()
+        try server.send("EHLO c\r\n")
+        #expect(try server.output().contains("BINARYMIME") == false, "not announced")
+        try server.send("MAIL FROM:<a@b.example> BODY=BINARYMIME\r\nMAIL FROM:<a@b.example> BODY=8BITMIME\r\n")
+        #expect(try server.replies() == [
+            "555 5.5.4 BODY=BINARYMIME is not supported; send 8BITMIME with CRLF line endings",
+            "250 2.1.0 Sender ok",
+        ])
+        #expect(server.delegate.mailFroms.count == 1)
+    }
+
+    @Test(arguments: ["hel\nlo\r\n", "hel\rlo\r\n", "hello\r"])
+    func bdatBareLineEndingsAre550(chunk: String) throws {
+        let server = try EmbeddedSMTPServer()
+        try server.send("EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n")
+        _ = try server.output()
+        try server.send("BDAT \(chunk.utf8.count) LAST\r\n\(chunk)NOOP\r\n")
+        #expect(try server.replies() == [
+            "550 5.6.11 Message rejected: bare CR or LF in data (RFC 5321 section 2.3.8); use CRLF line endings",
+            "250 2.0.0 Ok",
+        ])
+        #expect(server.delegate.messages.isEmpty)
+        #expect(server.delegate.aborted.count == 1)
     }
 
     @Test func bdatSizeLimit() throws {
@@ -304,6 +331,88 @@ import Testing
         #expect(try server.replies() == ["421 4.4.2 mx.test Error: timeout exceeded"])
         #expect(!server.channel.isActive)
         #expect(server.delegate.aborted.count == 1)
+    }
+
+    /// Counts the reads that reach the socket side of the pipeline.
+    final class ReadCounter: ChannelOutboundHandler {
+        typealias OutboundIn = ByteBuffer
+        var reads = 0
+        func read(context: ChannelHandlerContext) {
+            reads += 1
+            context.read()
+        }
+    }
+
+    /// Holds every write without completing it (a client that never reads);
+    /// the held promises fail when the channel closes.
+    final class StuckWrites: ChannelOutboundHandler {
+        typealias OutboundIn = ByteBuffer
+        var held: [EventLoopPromise<Void>] = []
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            if let promise { held.append(promise) }
+        }
+        func flush(context: ChannelHandlerContext) {}
+        func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+            for promise in held { promise.fail(ChannelError.ioOnClosedChannel) }
+            held = []
+            context.close(mode: mode, promise: promise)
+        }
+    }
+
+    @Test func unwritableChannelStopsReadingAndProcessingUntilWritable() throws {
+        let server = try EmbeddedSMTPServer()
+        let counter = ReadCounter()
+        try server.channel.pipeline.syncOperations.addHandler(counter, position: .first)
+        _ = try server.output()
+        server.channel.isWritable = false
+        server.channel.pipeline.fireChannelWritabilityChanged()
+        try server.send(String(repeating: "NOOP\r\n", count: 100))
+        server.channel.read()
+        #expect(counter.reads == 0, "no read while our replies cannot be written")
+        #expect(try server.replies().isEmpty, "pipelined commands wait instead of piling up replies")
+        #expect(server.handler.bufferedByteCount == 600)
+
+        server.channel.isWritable = true
+        server.channel.pipeline.fireChannelWritabilityChanged()
+        #expect(try server.replies() == Array(repeating: "250 2.0.0 Ok", count: 100))
+        #expect(counter.reads == 1, "reading resumes once the client has read")
+        server.channel.read()
+        #expect(counter.reads == 2)
+    }
+
+    @Test func closingReplyThatCannotBeWrittenStillCloses() throws {
+        let server = try EmbeddedSMTPServer()
+        _ = try server.output()
+        try server.channel.pipeline.syncOperations.addHandler(StuckWrites(), position: .first)
+        try server.send("QUIT\r\n")
+        #expect(server.channel.isActive, "the 221 gets its chance first")
+        server.channel.embeddedEventLoop.advanceTime(by: .seconds(SMTPDefaults.closeTimeoutSeconds + 1))
+        #expect(!server.channel.isActive, "closed without the 221")
+        #expect(server.delegate.closedReasons == ["QUIT"])
+    }
+
+    @Test func shutdownEndsAnIdleSessionAtOnce() throws {
+        let server = try EmbeddedSMTPServer()
+        try server.send("EHLO c\r\n")
+        _ = try server.output()
+        server.channel.pipeline.fireUserInboundEventTriggered(SMTPServerShutdownEvent())
+        #expect(try server.replies() == ["421 4.3.2 mx.test Service shutting down, try again later"])
+        #expect(!server.channel.isActive)
+        #expect(server.delegate.closedReasons == ["shutdown"])
+    }
+
+    @Test func shutdownLetsTheTransactionInProgressFinish() throws {
+        let server = try EmbeddedSMTPServer()
+        try server.send("EHLO c\r\n" + Self.envelope)
+        _ = try server.output()
+        server.channel.pipeline.fireUserInboundEventTriggered(SMTPServerShutdownEvent())
+        #expect(try server.output() == "")
+        #expect(server.channel.isActive)
+        try server.send("Subject: late\r\n\r\nbody\r\n.\r\nNOOP\r\n")
+        #expect(try server.replies() == ["250 2.0.0 Ok: queued", "421 4.3.2 mx.test Service shutting down, try again later"])
+        #expect(server.delegate.messages.count == 1)
+        #expect(!server.channel.isActive)
+        #expect(server.delegate.aborted.isEmpty)
     }
 
     @Test func startTLSDiscardsPipelinedCommands() throws {

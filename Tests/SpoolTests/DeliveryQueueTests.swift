@@ -9,7 +9,8 @@ import Testing
 
 /// The delivery queue as one component: an in-memory spool stands in for the
 /// journal, and the next hop is our own SMTP server engine on 127.0.0.1 with a
-/// scripted policy (`soft*` recipients get 451, `hard*` get 550).
+/// scripted policy (`soft*` recipients get 451, `hard*` get 550) that can also
+/// refuse connections, or hold them before the greeting until told.
 @Suite(.serialized)
 struct DeliveryQueueTests {
     final class MemorySpool: MessageSpool, @unchecked Sendable {
@@ -34,30 +35,76 @@ struct DeliveryQueueTests {
         func recorded(_ outcome: RecipientOutcome) -> [Int] {
             lock.withLock { outcomes.filter { $0.0 == outcome }.flatMap(\.2) }
         }
+        func recorded(_ outcome: RecipientOutcome, mid: MID) -> [Int] {
+            lock.withLock { outcomes.filter { $0.0 == outcome && $0.1 == mid }.flatMap(\.2) }
+        }
         func add(_ envelope: MessageEnvelope) {
             lock.withLock { bodies[envelope.mid] = ByteBuffer(string: "Subject: t\r\n\r\nbody\r\n") }
         }
     }
 
-    /// Counts connections and messages; answers per recipient prefix.
+    /// What the scripted next hop saw, and how it treats new connections.
+    final class Hop: @unchecked Sendable {
+        enum Mode { case accept, refuse, hold }
+        private let lock = NIOLock()
+        private var _connections = 0
+        private var _messages = 0
+        private var _rcpts = 0
+        private var _mode = Mode.accept
+        private var held: [EventLoopPromise<SMTPConnectionDecision>] = []
+
+        var connections: Int { lock.withLock { _connections } }
+        var messages: Int { lock.withLock { _messages } }
+        /// RCPT commands answered, whatever the answer.
+        var rcpts: Int { lock.withLock { _rcpts } }
+        var heldConnections: Int { lock.withLock { held.count } }
+        var mode: Mode {
+            get { lock.withLock { _mode } }
+            set { lock.withLock { _mode = newValue } }
+        }
+
+        func opened(on eventLoop: EventLoop) -> EventLoopFuture<SMTPConnectionDecision> {
+            lock.withLock {
+                _connections += 1
+                switch _mode {
+                case .accept: return eventLoop.makeSucceededFuture(.accept(SMTPSessionPolicy(tls: .off), greeting: "test hop"))
+                case .refuse: return eventLoop.makeSucceededFuture(.refuse)
+                case .hold:
+                    let promise = eventLoop.makePromise(of: SMTPConnectionDecision.self)
+                    held.append(promise)
+                    return promise.futureResult
+                }
+            }
+        }
+
+        /// Answers the held connections with `decision`.
+        func release(_ decision: SMTPConnectionDecision) {
+            for promise in lock.withLock({ defer { held = [] }; return held }) { promise.succeed(decision) }
+        }
+
+        func countRcpt() { lock.withLock { _rcpts += 1 } }
+        func countMessage() { lock.withLock { _messages += 1 } }
+    }
+
+    /// Answers per recipient prefix; `hop` decides on connections and counts.
     final class ScriptedNextHop: SMTPServerDelegate {
-        let counters: NIOLockedValueBox<(connections: Int, messages: Int)>
-        init(counters: NIOLockedValueBox<(connections: Int, messages: Int)>) { self.counters = counters }
+        let hop: Hop
+        init(hop: Hop) { self.hop = hop }
         func connectionOpened(_ info: SMTPConnectionInfo, eventLoop: EventLoop) -> EventLoopFuture<SMTPConnectionDecision> {
-            counters.withLockedValue { $0.connections += 1 }
-            return eventLoop.makeSucceededFuture(.accept(SMTPSessionPolicy(tls: .off), greeting: "test hop"))
+            hop.opened(on: eventLoop)
         }
         func tlsEstablished(protocolVersion: String, cipher: String) {}
         func mailFrom(_ transaction: SMTPTransaction, eventLoop: EventLoop) -> EventLoopFuture<SMTPReply> {
             eventLoop.makeSucceededFuture(SMTPReply(250, EnhancedStatusCode(2, 1, 0), "ok"))
         }
         func rcptTo(_ recipient: String, transaction: SMTPTransaction, eventLoop: EventLoop) -> EventLoopFuture<SMTPReply> {
+            hop.countRcpt()
             if recipient.hasPrefix("soft") { return eventLoop.makeSucceededFuture(SMTPReply(451, EnhancedStatusCode(4, 2, 1), "try later")) }
             if recipient.hasPrefix("hard") { return eventLoop.makeSucceededFuture(SMTPReply(550, EnhancedStatusCode(5, 1, 1), "no such user")) }
             return eventLoop.makeSucceededFuture(SMTPReply(250, EnhancedStatusCode(2, 1, 5), "ok"))
         }
         func messageReceived(_ transaction: SMTPTransaction, body: ByteBuffer, eventLoop: EventLoop) -> EventLoopFuture<SMTPReply> {
-            counters.withLockedValue { $0.messages += 1 }
+            hop.countMessage()
             return eventLoop.makeSucceededFuture(SMTPReply(250, EnhancedStatusCode(2, 0, 0), "Ok: queued"))
         }
         func transactionAborted(_ transaction: SMTPTransaction) {}
@@ -65,8 +112,14 @@ struct DeliveryQueueTests {
     }
 
     struct Bounces: Sendable {
+        struct NotStored: Error {}
         let box = NIOLockedValueBox<[FailedRecipient]>([])
+        /// While true the handler throws, as when the DSN cannot be stored.
+        let failing = NIOLockedValueBox(false)
+        /// Per call: whether an outcome for those recipients was already recorded (it must not be).
+        let outcomeRecordedBefore = NIOLockedValueBox<[Bool]>([])
         var all: [FailedRecipient] { box.withLockedValue { $0 } }
+        var calls: Int { outcomeRecordedBefore.withLockedValue { $0.count } }
     }
 
     static func envelope(_ mid: MID, _ recipients: [String], receivedAt: Double = Date().timeIntervalSince1970) -> MessageEnvelope {
@@ -83,38 +136,51 @@ struct DeliveryQueueTests {
         throw CancellationError()
     }
 
-    /// Runs `body` with a queue to a scripted next hop (or to a closed port).
-    func withQueue(reachable: Bool = true, maxConnections: Int = 2, retryInitial: Double = 0.2,
+    /// Runs `body` with a queue to a scripted next hop (or to a closed port, or to `port`).
+    /// `noTLSContext` builds the queue as if its TLS client context could not be made.
+    func withQueue(reachable: Bool = true, port fixedPort: Int? = nil, maxConnections: Int = 2, retryInitial: Double = 0.2,
+                   hostDownAfterFailures: Int = 3, tls: DestinationTLSMode = .off, noTLSContext: Bool = false,
                    clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
-                   _ body: (DeliveryQueue, MemorySpool, Bounces, NIOLockedValueBox<(connections: Int, messages: Int)>, MailLog) async throws -> Void) async throws {
-        let counters = NIOLockedValueBox((connections: 0, messages: 0))
+                   _ body: (DeliveryQueue, MemorySpool, Bounces, Hop, MailLog) async throws -> Void) async throws {
+        let hop = Hop()
         var server: Channel?
-        var port = 9  // discard: nothing listens there on a test machine
-        if reachable {
+        var port = fixedPort ?? 9  // discard: nothing listens there on a test machine
+        if reachable, fixedPort == nil {
             let channel = try await SMTPServer.bind(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton,
                 configuration: SMTPServerConfiguration(listenerName: "hop", hostname: "hop.test"),
-                makeDelegate: { ScriptedNextHop(counters: counters) }).get()
+                makeDelegate: { ScriptedNextHop(hop: hop) }).get()
             server = channel
             port = channel.localAddress!.port!
         }
         let spool = MemorySpool()
         let log = MailLog(inMemoryKeeping: 1000)
         let bounces = Bounces()
-        let queue = DeliveryQueue(
-            destination: Destination(name: "hop", host: "127.0.0.1", port: port, maxConnections: maxConnections),
-            policy: DeliveryPolicy(localHostname: "gw.test", retry: RetrySchedule(initial: retryInitial, maximum: retryInitial * 2),
-                                   maxQueueLifetime: 3600, hostDownAfterFailures: 3, idleConnectionTimeout: 60),
-            spool: spool, log: log, tickInterval: .milliseconds(20), clock: clock,
-            onBounce: { _, _, failed in bounces.box.withLockedValue { $0.append(contentsOf: failed) } })
+        let destination = Destination(name: "hop", host: "127.0.0.1", port: port, maxConnections: maxConnections, tls: tls)
+        let policy = DeliveryPolicy(localHostname: "gw.test", retry: RetrySchedule(initial: retryInitial, maximum: retryInitial * 2),
+                                    maxQueueLifetime: 3600, hostDownAfterFailures: hostDownAfterFailures, idleConnectionTimeout: 60)
+        let onBounce: BounceHandler = { envelope, _, failed in
+            let rids = Set(failed.map(\.rid))
+            let before = !rids.isDisjoint(with: spool.recorded(.bounced, mid: envelope.mid) + spool.recorded(.expired, mid: envelope.mid))
+            bounces.outcomeRecordedBefore.withLockedValue { $0.append(before) }
+            if bounces.failing.withLockedValue({ $0 }) { throw Bounces.NotStored() }
+            bounces.box.withLockedValue { $0.append(contentsOf: failed) }
+        }
+        let queue = noTLSContext
+            ? DeliveryQueue(destination: destination, policy: policy, spool: spool, log: log, group: MultiThreadedEventLoopGroup.singleton,
+                            tickInterval: .milliseconds(20), clock: clock, tlsContext: nil, onBounce: onBounce)
+            : DeliveryQueue(destination: destination, policy: policy, spool: spool, log: log,
+                            tickInterval: .milliseconds(20), clock: clock, onBounce: onBounce)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await queue.run() }
             do {
-                try await body(queue, spool, bounces, counters, log)
+                try await body(queue, spool, bounces, hop, log)
             } catch {
+                hop.release(.refuse)
                 await queue.shutdown()
                 try? await server?.close()
                 throw error
             }
+            hop.release(.refuse)
             await queue.shutdown()
             try await group.waitForAll()
         }
@@ -140,15 +206,15 @@ struct DeliveryQueueTests {
     }
 
     @Test func oneConnectionCarriesManyMessages() async throws {
-        try await withQueue(maxConnections: 1) { queue, spool, _, counters, _ in
+        try await withQueue(maxConnections: 1) { queue, spool, _, hop, _ in
             for mid in 1...20 as ClosedRange<MID> {
                 let envelope = Self.envelope(mid, ["r\(mid)@x.example"])
                 spool.add(envelope)
                 await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: [0]))
             }
             try await Self.waitUntil("20 deliveries") { spool.recorded(.delivered).count == 20 }
-            #expect(counters.withLockedValue { $0.messages } == 20)
-            #expect(counters.withLockedValue { $0.connections } == 1, "the connection must be reused")
+            #expect(hop.messages == 20)
+            #expect(hop.connections == 1, "the connection must be reused")
         }
     }
 
@@ -192,5 +258,189 @@ struct DeliveryQueueTests {
             #expect(spool.recorded(.deleted) == [0])
             #expect(await queue.status.activeRecipients == 0)
         }
+    }
+
+    // MARK: - Expiry
+
+    @Test func aMessageThatExpiresAfterAnAttemptIsBouncedNotTriedAgain() async throws {
+        let now = NIOLockedValueBox(Date().timeIntervalSince1970)
+        try await withQueue(maxConnections: 1, retryInitial: 0.05, clock: { now.withLockedValue { $0 } }) { queue, spool, bounces, hop, _ in
+            let envelope = Self.envelope(5, ["soft@x.example"], receivedAt: now.withLockedValue { $0 } - 3500)
+            spool.add(envelope)
+            await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: [0]))
+            try await Self.waitUntil("the first attempt") { await queue.status.softBouncedRecipients == 1 }
+            #expect(hop.rcpts == 1)
+            now.withLockedValue { $0 += 200 }  // past the 1 h lifetime, and past the retry time
+            try await Self.waitUntil("the expiry") { spool.recorded(.expired) == [0] }
+            #expect(hop.rcpts == 1, "an expired message is never handed out again")
+            #expect(bounces.all.map(\.reply.enhanced) == [EnhancedStatusCode(5, 4, 7)])
+            #expect(await queue.status.activeRecipients == 0)
+        }
+    }
+
+    @Test func aMessageQueuedAfterItsLifetimeIsBouncedWithoutAnAttempt() async throws {
+        try await withQueue(maxConnections: 1) { queue, spool, bounces, hop, _ in
+            let envelope = Self.envelope(6, ["soft@x.example"], receivedAt: Date().timeIntervalSince1970 - 7200)
+            spool.add(envelope)
+            await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: [0]))
+            try await Self.waitUntil("the expiry") { spool.recorded(.expired) == [0] }
+            #expect(hop.rcpts == 0, "ready items are checked for expiry too")
+            #expect(bounces.all.count == 1)
+        }
+    }
+
+    // MARK: - The DSN before the outcome
+
+    @Test func theDSNIsStoredBeforeTheBounceIsRecorded() async throws {
+        try await withQueue { queue, spool, bounces, _, _ in
+            let envelope = Self.envelope(8, ["hard@x.example"])
+            spool.add(envelope)
+            await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: [0]))
+            try await Self.waitUntil("the bounce") { spool.recorded(.bounced) == [0] }
+            #expect(bounces.outcomeRecordedBefore.withLockedValue { $0 } == [false])
+        }
+    }
+
+    @Test func theDSNIsStoredBeforeTheExpiryIsRecorded() async throws {
+        try await withQueue { queue, spool, bounces, _, _ in
+            let envelope = Self.envelope(9, ["soft@x.example"], receivedAt: Date().timeIntervalSince1970 - 7200)
+            spool.add(envelope)
+            await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: [0]))
+            try await Self.waitUntil("the expiry") { spool.recorded(.expired) == [0] }
+            #expect(bounces.outcomeRecordedBefore.withLockedValue { $0 } == [false])
+        }
+    }
+
+    @Test func aBounceWhoseDSNCannotBeStoredLeavesTheRecipientQueued() async throws {
+        try await withQueue(maxConnections: 1) { queue, spool, bounces, hop, log in
+            bounces.failing.withLockedValue { $0 = true }
+            let envelope = Self.envelope(10, ["ok@x.example", "hard@x.example"])
+            spool.add(envelope)
+            await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: [0, 1]))
+            try await Self.waitUntil("a second try of the refused recipient") { bounces.calls >= 2 }
+            #expect(spool.recorded(.bounced).isEmpty, "no outcome without its DSN")
+            #expect(spool.recorded(.delivered) == [0])
+            #expect(await queue.queuedMessages.map(\.pendingRecipients).contains([1]) || hop.rcpts >= 3)
+            #expect(log.recentLines.contains { $0.contains("bounce could not be stored") && $0.contains("stay queued") })
+            bounces.failing.withLockedValue { $0 = false }
+            try await Self.waitUntil("the bounce once the DSN can be stored") { spool.recorded(.bounced) == [1] }
+            #expect(bounces.all.map(\.rid) == [1])
+        }
+    }
+
+    @Test func anExpiryWhoseDSNCannotBeStoredLeavesTheRecipientsQueued() async throws {
+        let now = NIOLockedValueBox(Date().timeIntervalSince1970)
+        try await withQueue(retryInitial: 30, clock: { now.withLockedValue { $0 } }) { queue, spool, bounces, hop, _ in
+            bounces.failing.withLockedValue { $0 = true }
+            let envelope = Self.envelope(11, ["a@x.example", "b@x.example"], receivedAt: now.withLockedValue { $0 } - 7200)
+            spool.add(envelope)
+            await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: [0, 1]))
+            try await Self.waitUntil("the failed expiry") { bounces.calls == 1 }
+            #expect(spool.recorded(.expired).isEmpty)
+            #expect(await queue.status.activeRecipients == 2, "nothing is lost")
+            bounces.failing.withLockedValue { $0 = false }
+            now.withLockedValue { $0 += 31 }  // the expiry is tried again after retry_initial
+            try await Self.waitUntil("the expiry") { spool.recorded(.expired) == [0, 1] }
+            #expect(bounces.calls == 2)
+            #expect(hop.rcpts == 0)
+        }
+    }
+
+    // MARK: - Host down, delivernow
+
+    /// Messages that were ready when the host went down wait with idle workers;
+    /// when the mark ends (by time, or `delivernow`) they must go out.
+    @Test(arguments: [false, true])
+    func readyMessagesGoOutWhenTheHostDownMarkEnds(viaDeliverNow: Bool) async throws {
+        let now = NIOLockedValueBox(Date().timeIntervalSince1970)
+        try await withQueue(maxConnections: 1, retryInitial: 30, hostDownAfterFailures: 1,
+                            clock: { now.withLockedValue { $0 } }) { queue, spool, _, hop, _ in
+            hop.mode = .hold
+            for mid in 1...3 as ClosedRange<MID> {
+                let envelope = Self.envelope(mid, ["r@x.example"])
+                spool.add(envelope)
+                await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: [0]))
+                if mid == 1 {
+                    try await Self.waitUntil("the worker connecting for MID 1") { hop.heldConnections == 1 }
+                }
+            }
+            hop.mode = .accept
+            hop.release(.refuse)  // the attempt for MID 1 fails; the host is marked down
+            try await Self.waitUntil("the host marked down with an idle worker") {
+                let down = await queue.status.isDown
+                let idle = await queue.idleWorkers
+                return down && idle == 1
+            }
+            #expect(await queue.deleteAll { $0.mid == 1 } == 1, "only MIDs 2 and 3 are left, both ready")
+            if viaDeliverNow {
+                await queue.deliverNow()
+            } else {
+                now.withLockedValue { $0 += 31 }
+            }
+            try await Self.waitUntil("MIDs 2 and 3 delivered") {
+                spool.recorded(.delivered, mid: 2) == [0] && spool.recorded(.delivered, mid: 3) == [0]
+            }
+        }
+    }
+
+    // MARK: - TLS
+
+    @Test func requiredTLSWithoutAClientContextSendsNothing() async throws {
+        try await withQueue(maxConnections: 1, tls: .required, noTLSContext: true) { queue, spool, _, hop, log in
+            let envelope = Self.envelope(12, ["r@x.example"])
+            spool.add(envelope)
+            await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: [0]))
+            try await Self.waitUntil("the TLS failure") {
+                log.recentLines.contains { $0.contains("TLS was required but could not be successfully negotiated") }
+            }
+            #expect(hop.messages == 0 && hop.rcpts == 0, "never in plain text")
+            #expect(spool.recorded(.delivered).isEmpty)
+            #expect(await queue.status.activeRecipients == 1, "the message stays queued")
+        }
+    }
+
+    @Test(arguments: STARTTLSRefusingPeer.Behaviour.allCases)
+    func opportunisticTLSFallsBackToPlainText(_ behaviour: STARTTLSRefusingPeer.Behaviour) async throws {
+        let peer = try await STARTTLSRefusingPeer(behaviour)
+        do {
+            try await withQueue(port: peer.port, maxConnections: 1, tls: .opportunistic) { queue, spool, _, _, log in
+                let envelope = Self.envelope(13, ["r@x.example"])
+                spool.add(envelope)
+                await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: [0]))
+                try await Self.waitUntil("delivery in plain text") { spool.recorded(.delivered) == [0] }
+                #expect(peer.startTLSAttempts == 1)
+                #expect(peer.connections == 2, "one try with TLS, then one without")
+                #expect(peer.messages == 1)
+                #expect(log.recentLines.contains { $0.range(of: #"DCID \d+ TLS failed: "#, options: .regularExpression) != nil })
+                #expect(!log.recentLines.contains { $0.contains("TLS was required") })
+            }
+        } catch {
+            await peer.close()
+            throw error
+        }
+        await peer.close()
+    }
+
+    // MARK: - Stopping
+
+    @Test func cancellationStopsTheQueue() async throws {
+        let queue = DeliveryQueue(
+            destination: Destination(name: "hop", host: "127.0.0.1", port: 9, maxConnections: 2),
+            policy: DeliveryPolicy(localHostname: "gw.test"), spool: MemorySpool(), log: MailLog(inMemoryKeeping: 10),
+            tickInterval: .milliseconds(20), onBounce: { _, _, _ in })
+        let running = Task { try await queue.run() }
+        try await Self.waitUntil("the workers waiting") { await queue.idleWorkers == 2 }
+        running.cancel()
+        let stopped = NIOLockedValueBox(false)
+        let watcher = Task {
+            _ = try? await running.value
+            stopped.withLockedValue { $0 = true }
+        }
+        do {
+            try await Self.waitUntil("run() to return after cancellation") { stopped.withLockedValue { $0 } }
+        } catch {
+            await queue.shutdown()  // let the test end
+        }
+        await watcher.value
     }
 }
