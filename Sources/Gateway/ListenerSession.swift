@@ -139,7 +139,8 @@ final class ListenerSession: SMTPServerDelegate {
             heloName: transaction.heloName, mailFrom: transaction.mailFrom, recipients: transaction.recipients,
             receivedAt: Date().timeIntervalSince1970, destination: context.router.defaultDestination,
             size: stored.readableBytes,
-            attributes: EnvelopeAttribute.forNewMessage(senderGroup: decision?.senderGroup))
+            attributes: EnvelopeAttribute.forNewMessage(senderGroup: decision?.senderGroup)
+                .merging(MessageEnvelope.attributes(forMailParameters: transaction.mailParameters)) { a, _ in a })
         let promise = eventLoop.makePromise(of: SMTPReply.self)
         let context = self.context
         let icid = self.icid

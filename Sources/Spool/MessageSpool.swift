@@ -44,6 +44,25 @@ public struct MessageEnvelope: Sendable, Hashable, Codable {
     }
 }
 
+extension MessageEnvelope {
+    /// Attribute set when the client asked for SMTPUTF8 (RFC 6531): the message may
+    /// carry UTF-8 addresses and headers, and must go out only to a host that offers it.
+    public static let smtpUTF8Attribute = "smtputf8"
+    /// Attribute with the MAIL `BODY=` value the client gave (`7BIT`, `8BITMIME`).
+    public static let bodyTypeAttribute = "body"
+
+    /// Whether the message must be sent with `SMTPUTF8`.
+    public var requiresSMTPUTF8: Bool { attributes[Self.smtpUTF8Attribute] == "yes" }
+
+    /// The envelope attributes for the MAIL parameters of an inbound transaction.
+    public static func attributes(forMailParameters parameters: [String: String]) -> [String: String] {
+        var attributes: [String: String] = [:]
+        if parameters["SMTPUTF8"] != nil { attributes[smtpUTF8Attribute] = "yes" }
+        if let body = parameters["BODY"] { attributes[bodyTypeAttribute] = body.uppercased() }
+        return attributes
+    }
+}
+
 /// What finally happened to one recipient; once recorded it is never retried.
 public enum RecipientOutcome: UInt8, Sendable, Hashable, Codable {
     /// The next hop answered 250.

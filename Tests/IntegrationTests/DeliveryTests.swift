@@ -94,3 +94,37 @@ struct DeliveryTLSTests {
         #expect(sink.messages.isEmpty)
     }
 }
+
+/// SMTPUTF8 (RFC 6531) end to end: Python's smtplib sends a UTF-8 recipient with
+/// SMTPUTF8; smtp-sink does not offer SMTPUTF8, so the gateway must not send it there:
+/// it bounces with 5.6.7 and the ASCII sender gets a DSN.
+@Suite(.serialized)
+struct SMTPUTF8Tests {
+    @Test("a message needing SMTPUTF8 is never sent to a host without it")
+    func smtpUTF8NeedsTheExtension() throws {
+        let sink = try SMTPSink()
+        let gateway = try GatewayInstance(smarthostPort: sink.port)
+        try gateway.start()
+        defer { gateway.stop(); sink.stop() }
+        let script = """
+            import smtplib
+            s = smtplib.SMTP('127.0.0.1', \(gateway.port))
+            s.ehlo()
+            assert s.has_extn('smtputf8'), 'the gateway must offer SMTPUTF8'
+            s.sendmail('alice@sender.example', ['jürgen@rcpt.example'],
+                       'Subject: grüße\\r\\n\\r\\nhallo\\r\\n'.encode('utf-8'), mail_options=['SMTPUTF8', 'BODY=8BITMIME'])
+            s.quit()
+            print('sent')
+            """
+        let (status, output) = try Harness.run(try Harness.tool("python3"), ["-c", script])
+        #expect(status == 0 && output.contains("sent"), "\(output)")
+        try Harness.waitUntil("the 5.6.7 bounce and its DSN") {
+            gateway.mailLogs.range(of: #"MID \d+ was generated for bounce of MID \d+"#, options: .regularExpression) != nil
+        }
+        let logs = gateway.mailLogs
+        #expect(logs.range(of: #"Bounced: DCID \d+ MID \d+ to RID \[0\] - 5\.6\.7"#, options: .regularExpression) != nil, "\(logs)")
+        try Harness.waitUntil("the DSN at the sink") { sink.messages.contains { $0.contains("X-Rcpt-Args: <alice@sender.example>") } }
+        #expect(!sink.messages.contains { $0.contains("hallo") && !$0.contains("multipart/report") },
+                "the SMTPUTF8 message itself must not reach a host without SMTPUTF8")
+    }
+}

@@ -84,6 +84,9 @@ struct DeliveryQueueTests {
 
         func countRcpt() { lock.withLock { _rcpts += 1 } }
         func countMessage() { lock.withLock { _messages += 1 } }
+
+        /// The MAIL parameters of every transaction, in order.
+        let mailParameters = NIOLockedValueBox<[[String: String]]>([])
     }
 
     /// Answers per recipient prefix; `hop` decides on connections and counts.
@@ -95,7 +98,8 @@ struct DeliveryQueueTests {
         }
         func tlsEstablished(protocolVersion: String, cipher: String) {}
         func mailFrom(_ transaction: SMTPTransaction, eventLoop: EventLoop) -> EventLoopFuture<SMTPReply> {
-            eventLoop.makeSucceededFuture(SMTPReply(250, EnhancedStatusCode(2, 1, 0), "ok"))
+            hop.mailParameters.withLockedValue { $0.append(transaction.mailParameters) }
+            return eventLoop.makeSucceededFuture(SMTPReply(250, EnhancedStatusCode(2, 1, 0), "ok"))
         }
         func rcptTo(_ recipient: String, transaction: SMTPTransaction, eventLoop: EventLoop) -> EventLoopFuture<SMTPReply> {
             hop.countRcpt()
@@ -286,6 +290,28 @@ struct DeliveryQueueTests {
             try await Self.waitUntil("the expiry") { spool.recorded(.expired) == [0] }
             #expect(hop.rcpts == 0, "ready items are checked for expiry too")
             #expect(bounces.all.count == 1)
+        }
+    }
+
+    /// A message received with SMTPUTF8 goes out with SMTPUTF8 (the next hop offers it);
+    /// one without goes out without.
+    @Test func smtpUTF8IsKeptFromTheInboundTransaction() async throws {
+        try await withQueue { queue, spool, _, hop, _ in
+            var utf8 = Self.envelope(20, ["ü@x.example"])
+            utf8.attributes = MessageEnvelope.attributes(forMailParameters: ["SMTPUTF8": "", "BODY": "8bitmime"])
+            #expect(utf8.requiresSMTPUTF8)
+            #expect(utf8.attributes[MessageEnvelope.bodyTypeAttribute] == "8BITMIME")
+            let plain = Self.envelope(21, ["a@x.example"])
+            for envelope in [utf8, plain] {
+                spool.add(envelope)
+                await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: [0]))
+                try await Self.waitUntil("delivery of MID \(envelope.mid)") { spool.recorded(.delivered, mid: envelope.mid) == [0] }
+            }
+            let parameters = hop.mailParameters.withLockedValue { $0 }
+            #expect(parameters.count == 2)
+            #expect(parameters.first?["SMTPUTF8"] != nil)
+            #expect(parameters.last?["SMTPUTF8"] == nil)
+            #expect(parameters.allSatisfy { $0["BODY"] == "8BITMIME" })
         }
     }
 
