@@ -148,8 +148,7 @@ final class MIMEParser {
         let count = boundary.count
         boundary.withUnsafeBufferPointer { boundary in
             while lineStart < end {
-                var lineEnd = lineStart
-                while lineEnd < end, bytes[lineEnd] != 0x0A { lineEnd += 1 }
+                let lineEnd = bytes.firstIndex(of: 0x0A, from: lineStart, to: end)
                 var next = lineEnd + 1
                 if next > end { next = end }
                 // Candidate: "--" + boundary fits on the line.
@@ -240,8 +239,7 @@ final class MIMEParser {
         }
 
         while index < end {
-            var lineEnd = index
-            while lineEnd < end, bytes[lineEnd] != 0x0A { lineEnd += 1 }
+            let lineEnd = bytes.firstIndex(of: 0x0A, from: index, to: end)
             var contentEnd = lineEnd
             if contentEnd > index, bytes[contentEnd - 1] == 0x0D { contentEnd -= 1 }
             if contentEnd == index {
@@ -292,30 +290,33 @@ final class MIMEParser {
         while valueStart < valueEnd, isFoldingSpace(bytes[valueStart]) { valueStart += 1 }
         while valueEnd > valueStart, isFoldingSpace(bytes[valueEnd - 1]) { valueEnd -= 1 }
 
-        var eightBit = false
-        var control = false
-        let rawValue: String
+        var unfolded: [UInt8] = []
         if folded {
             // Unfold (RFC 5322 §2.2.3): drop the line breaks, keep the white space.
-            var unfolded: [UInt8] = []
             unfolded.reserveCapacity(valueEnd - valueStart)
             var index = valueStart
             while index < valueEnd {
-                let byte = bytes[index]
-                if byte == 0x0A || (byte == 0x0D && index + 1 < valueEnd && bytes[index + 1] == 0x0A) {
-                    index += 1
-                    continue
-                }
-                if byte >= 0x80 { eightBit = true } else if (byte < 0x20 && byte != 0x09) || byte == 0x7F { control = true }
-                unfolded.append(byte)
-                index += 1
+                let lineFeed = bytes.firstIndex(of: 0x0A, from: index, to: valueEnd)
+                var segmentEnd = lineFeed
+                if segmentEnd > index, bytes[segmentEnd - 1] == 0x0D { segmentEnd -= 1 }
+                unfolded.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[index..<segmentEnd]))
+                index = lineFeed + 1
             }
+        }
+        let rawValue: String
+        let (eightBit, control): (Bool, Bool) = unfolded.withUnsafeBufferPointer { unfoldedBuffer in
+            let value = folded ? unfoldedBuffer : UnsafeBufferPointer(rebasing: bytes[valueStart..<valueEnd])
+            var eightBit = false
+            var control = false
+            for byte in value where byte < 0x20 || byte >= 0x7F {
+                if byte >= 0x80 { eightBit = true } else if byte != 0x09 { control = true }
+            }
+            return (eightBit, control)
+        }
+        if folded {
             rawValue = eightBit ? Charset.usASCII.decode(unfolded) : String(decoding: unfolded, as: UTF8.self)
         } else {
             let value = UnsafeBufferPointer(rebasing: bytes[valueStart..<valueEnd])
-            for byte in value {
-                if byte >= 0x80 { eightBit = true } else if (byte < 0x20 && byte != 0x09) || byte == 0x7F { control = true }
-            }
             rawValue = eightBit ? Charset.usASCII.decode(value) : String(decoding: value, as: UTF8.self)
         }
         if eightBit { defects.insert(.eightBitInHeader) }

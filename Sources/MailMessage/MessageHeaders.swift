@@ -72,7 +72,12 @@ enum ASCII {
 
     static func caseInsensitiveEqual<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: A, _ b: B) -> Bool {
         guard a.count == b.count else { return false }
-        return zip(a, b).allSatisfy { lower($0) == lower($1) }
+        var left = a.makeIterator()
+        var right = b.makeIterator()
+        while let x = left.next(), let y = right.next() {
+            if x != y, lower(x) != lower(y) { return false }
+        }
+        return true
     }
 
     static func isWhitespace(_ byte: UInt8) -> Bool {
