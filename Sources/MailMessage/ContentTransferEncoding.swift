@@ -1,9 +1,14 @@
 /// The Content-Transfer-Encoding of a part (RFC 2045 §6.1). Absent means 7bit.
 public enum ContentTransferEncoding: Hashable, Sendable {
+    /// `7bit` (RFC 2045 §6.2), also the default.
     case sevenBit
+    /// `8bit` (RFC 2045 §6.2).
     case eightBit
+    /// `binary` (RFC 2045 §6.2, RFC 3030).
     case binary
+    /// `quoted-printable` (RFC 2045 §6.7).
     case quotedPrintable
+    /// `base64` (RFC 2045 §6.8).
     case base64
     /// Any other value, lowercased (e.g. `x-uuencode`); bodies are left as they are.
     case other(String)

@@ -7,13 +7,17 @@ final class MIMEParser {
     let limits: MailMessage.Limits
     private(set) var defects = DefectList()
     private var partCount = 0
+    /// Octets still allowed for decoding base64/QP message/rfc822 bodies: twice
+    /// the input's size, so nested encoded messages cannot multiply memory use.
+    private var decodeBudget = 0
 
     init(limits: MailMessage.Limits) {
         self.limits = limits
     }
 
     func parseMessage(_ storage: [UInt8]) -> MIMEPart {
-        storage.withUnsafeBufferPointer { buffer in
+        decodeBudget = 2 * storage.count
+        return storage.withUnsafeBufferPointer { buffer in
             parsePart(storage, buffer, range: 0..<buffer.count, depth: 0, defaultType: .textPlain, topLevel: true)
         }
     }
@@ -94,9 +98,12 @@ final class MIMEParser {
                 local.insert(.nestingTooDeep)
             } else if partCount >= limits.maxParts {
                 local.insert(.tooManyParts)
+            } else if encoding.isEncoding, body.count > decodeBudget {
+                local.insert(.decodeLimitExceeded)
             } else if encoding.isEncoding {
                 // Forbidden (RFC 2045 §6.4) but seen; message/global may be encoded (RFC 6532 §3.5).
                 if contentType.subtype != "global" { local.insert(.encodedCompositePart) }
+                decodeBudget -= body.count
                 let slice = UnsafeBufferPointer(rebasing: bytes[body])
                 if encoding == .base64, !Base64.isValid(slice) { local.insert(.badEncoding) }
                 if encoding == .quotedPrintable, !QuotedPrintable.isValid(slice) { local.insert(.badEncoding) }

@@ -9,6 +9,7 @@ public struct HeaderField: Hashable, Sendable {
     /// `rawValue` with RFC 2047 encoded-words decoded.
     public let value: String
 
+    /// A field with `value` decoded from `rawValue` (RFC 2047).
     public init(name: String, rawValue: String) {
         self.name = name
         self.rawValue = rawValue
@@ -33,6 +34,7 @@ public struct MessageHeaders: Hashable, Sendable, Sequence {
     /// All fields in the order they appear.
     public let fields: [HeaderField]
 
+    /// Headers holding `fields` in the given order.
     public init(_ fields: [HeaderField] = []) {
         self.fields = fields
     }
@@ -57,9 +59,12 @@ public struct MessageHeaders: Hashable, Sendable, Sequence {
         fields.reduce(0) { $0 + ($1.hasName(name) ? 1 : 0) }
     }
 
+    /// The number of fields, duplicates included.
     public var count: Int { fields.count }
+    /// True when there are no fields.
     public var isEmpty: Bool { fields.isEmpty }
 
+    /// Iterates the fields in order.
     public func makeIterator() -> IndexingIterator<[HeaderField]> {
         fields.makeIterator()
     }

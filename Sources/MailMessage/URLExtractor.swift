@@ -6,6 +6,7 @@
 /// dropped; `&amp;` becomes `&` (HTML attributes); the scheme is lowercased.
 /// Results are deduplicated in order of first appearance, at most `limit`.
 public enum URLExtractor {
+    /// The URLs in `texts`, in order of first appearance, at most `limit`.
     public static func extract<S: Sequence<String>>(from texts: S, limit: Int) -> [String] {
         var seen = Set<String>()
         var result: [String] = []
