@@ -61,6 +61,9 @@ final class MIMEParser {
             filename = decoded.isEmpty ? nil : String(decoded)
         }
 
+        // Merged into the message's list as found, so it stays in document order.
+        defects.formUnion(local.list)
+
         let body = bodyStart..<range.upperBound
         var children: [MIMEPart] = []
         var preamble = storage[body.lowerBound..<body.lowerBound]
@@ -80,6 +83,7 @@ final class MIMEParser {
                     if split.truncated { local.insert(.tooManyParts) }
                     preamble = storage[body.lowerBound..<split.preambleEnd]
                     if let start = split.epilogueStart { epilogue = storage[start..<body.upperBound] }
+                    defects.formUnion(local.list)
                     let childType: ContentType = contentType.subtype == "digest" ? .messageRFC822 : .textPlain
                     children.reserveCapacity(split.parts.count)
                     for partRange in split.parts {
@@ -107,6 +111,7 @@ final class MIMEParser {
                 let slice = UnsafeBufferPointer(rebasing: bytes[body])
                 if encoding == .base64, !Base64.isValid(slice) { local.insert(.badEncoding) }
                 if encoding == .quotedPrintable, !QuotedPrintable.isValid(slice) { local.insert(.badEncoding) }
+                defects.formUnion(local.list)
                 let decoded = encoding == .base64 ? Base64.decode(slice) : QuotedPrintable.decode(slice)
                 let child = decoded.withUnsafeBufferPointer { inner in
                     parsePart(decoded, inner, range: 0..<inner.count, depth: depth + 1, defaultType: .textPlain)

@@ -173,6 +173,14 @@ import Testing
         #expect(decodedLevels >= 1 && decodedLevels < 8)
     }
 
+    @Test func defectsAreListedInDocumentOrderOncePerMessage() {
+        let message = MailMessage(parsing: Array("Subject: Grüße\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n".utf8)
+            + Array("Content-Transfer-Encoding: base64\r\n\r\n!!!\r\n--o\r\nContent-Transfer-Encoding: base64\r\n\r\n???\r\n".utf8))
+        #expect(message.defects == [.eightBitInHeader, .missingClosingBoundary, .badEncoding])
+        #expect(message.root.defects == [.eightBitInHeader, .missingClosingBoundary])
+        #expect(message.root.children.map(\.defects) == [[.badEncoding], [.badEncoding]])
+    }
+
     @Test func defaultContentTypeIsTextPlain() {
         let message = parse("From: a@example.com\n\nhello\n")
         #expect(message.root.contentType == .textPlain)
