@@ -1,9 +1,14 @@
 /// The Content-Transfer-Encoding of a part (RFC 2045 §6.1). Absent means 7bit.
 public enum ContentTransferEncoding: Hashable, Sendable {
+    /// `7bit` (RFC 2045 §6.2), also the default.
     case sevenBit
+    /// `8bit` (RFC 2045 §6.2).
     case eightBit
+    /// `binary` (RFC 2045 §6.2, RFC 3030).
     case binary
+    /// `quoted-printable` (RFC 2045 §6.7).
     case quotedPrintable
+    /// `base64` (RFC 2045 §6.8).
     case base64
     /// Any other value, lowercased (e.g. `x-uuencode`); bodies are left as they are.
     case other(String)
@@ -122,8 +127,22 @@ enum Base64 {
         table.withUnsafeBufferPointer { table in
             var count = 0
             var padding = 0
-            for byte in input {
-                let value = table[Int(byte)]
+            var index = 0
+            let end = input.count
+            while index < end {
+                // Fast path: eight alphabet characters (values 0...63 have bits 6 and 7 clear).
+                if index + 8 <= end, padding == 0 {
+                    let any = table[Int(input[index])] | table[Int(input[index + 1])] | table[Int(input[index + 2])]
+                        | table[Int(input[index + 3])] | table[Int(input[index + 4])] | table[Int(input[index + 5])]
+                        | table[Int(input[index + 6])] | table[Int(input[index + 7])]
+                    if any < 64 {
+                        count += 8
+                        index += 8
+                        continue
+                    }
+                }
+                let value = table[Int(input[index])]
+                index += 1
                 if value < 64 {
                     if padding > 0 { return false }
                     count += 1
@@ -207,8 +226,15 @@ enum QuotedPrintable {
                 output.append(0x20)
                 index += 1
             default:
-                output.append(byte)
-                index += 1
+                // Copy the run up to the next octet that needs a look.
+                var next = index + 1
+                while next < end {
+                    let byte = input[next]
+                    if byte == UInt8(ascii: "=") || byte == 0x20 || byte == 0x09 || (underscoreIsSpace && byte == UInt8(ascii: "_")) { break }
+                    next += 1
+                }
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: input[index..<next]))
+                index = next
             }
         }
     }
@@ -218,10 +244,8 @@ enum QuotedPrintable {
         var index = 0
         let end = input.count
         while index < end {
-            guard input[index] == UInt8(ascii: "=") else {
-                index += 1
-                continue
-            }
+            index = input.firstIndex(of: UInt8(ascii: "="), from: index, to: end)
+            guard index < end else { break }
             if index + 2 < end, ASCII.hexValue(input[index + 1]) != nil, ASCII.hexValue(input[index + 2]) != nil {
                 index += 3
                 continue

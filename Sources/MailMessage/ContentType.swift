@@ -5,10 +5,14 @@
 /// charsets). RFC 2047 encoded-words in values are not decoded here; the
 /// part's `filename` decodes them.
 public struct ContentType: Hashable, Sendable, CustomStringConvertible {
+    /// The top-level media type, lowercased (`text`, `multipart`, ...).
     public let type: String
+    /// The subtype, lowercased (`plain`, `mixed`, ...).
     public let subtype: String
+    /// Parameters by lowercased name.
     public let parameters: [String: String]
 
+    /// A content type; `type` and `subtype` are lowercased, parameter names are taken as given.
     public init(type: String, subtype: String, parameters: [String: String] = [:]) {
         self.type = type.lowercased()
         self.subtype = subtype.lowercased()
@@ -63,18 +67,23 @@ public struct ContentType: Hashable, Sendable, CustomStringConvertible {
         parameters[name.lowercased()]
     }
 
+    /// The `charset` parameter (RFC 2046 §4.1.2).
     public var charset: String? { parameters["charset"] }
+    /// The `boundary` parameter (RFC 2046 §5.1.1).
     public var boundary: String? { parameters["boundary"] }
     /// The `name` parameter (RFC 1341; still sent as the attachment name by many clients).
     public var name: String? { parameters["name"] }
 
+    /// `multipart/*` (RFC 2046 §5.1).
     public var isMultipart: Bool { type == "multipart" }
+    /// `text/*` (RFC 2046 §4.1).
     public var isText: Bool { type == "text" }
     /// message/rfc822 and message/global (RFC 6532 §3.5): bodies that are whole messages.
     public var isEncapsulatedMessage: Bool {
         type == "message" && (subtype == "rfc822" || subtype == "global")
     }
 
+    /// `type/subtype; name="value"...`, parameters sorted by name.
     public var description: String {
         var text = mimeType
         for name in parameters.keys.sorted() {
@@ -101,8 +110,10 @@ public struct ContentType: Hashable, Sendable, CustomStringConvertible {
 public struct ContentDisposition: Hashable, Sendable {
     /// The disposition type, lowercased (`inline`, `attachment`, or another token).
     public let type: String
+    /// Parameters by lowercased name (RFC 2183 §2, RFC 2231).
     public let parameters: [String: String]
 
+    /// A disposition; `type` is lowercased.
     public init(type: String, parameters: [String: String] = [:]) {
         self.type = type.lowercased()
         self.parameters = parameters

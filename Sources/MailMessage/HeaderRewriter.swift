@@ -1,5 +1,6 @@
 /// Why `HeaderRewriter.rewrite` refused a field. Compared by `code`.
 public struct HeaderRewriteError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What was wrong.
     public enum Code: Hashable, Sendable {
         /// Empty, or not printable ASCII without ":" (RFC 5322 §3.6.8 ftext).
         case invalidFieldName
@@ -8,6 +9,7 @@ public struct HeaderRewriteError: Error, Hashable, Sendable, CustomStringConvert
     }
 
     public let code: Code
+    /// A sentence naming the field and what to change.
     public let reason: String
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }

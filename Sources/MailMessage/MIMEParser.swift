@@ -7,13 +7,17 @@ final class MIMEParser {
     let limits: MailMessage.Limits
     private(set) var defects = DefectList()
     private var partCount = 0
+    /// Octets still allowed for decoding base64/QP message/rfc822 bodies: twice
+    /// the input's size, so nested encoded messages cannot multiply memory use.
+    private var decodeBudget = 0
 
     init(limits: MailMessage.Limits) {
         self.limits = limits
     }
 
     func parseMessage(_ storage: [UInt8]) -> MIMEPart {
-        storage.withUnsafeBufferPointer { buffer in
+        decodeBudget = 2 * storage.count
+        return storage.withUnsafeBufferPointer { buffer in
             parsePart(storage, buffer, range: 0..<buffer.count, depth: 0, defaultType: .textPlain, topLevel: true)
         }
     }
@@ -57,6 +61,9 @@ final class MIMEParser {
             filename = decoded.isEmpty ? nil : String(decoded)
         }
 
+        // Merged into the message's list as found, so it stays in document order.
+        defects.formUnion(local.list)
+
         let body = bodyStart..<range.upperBound
         var children: [MIMEPart] = []
         var preamble = storage[body.lowerBound..<body.lowerBound]
@@ -76,6 +83,7 @@ final class MIMEParser {
                     if split.truncated { local.insert(.tooManyParts) }
                     preamble = storage[body.lowerBound..<split.preambleEnd]
                     if let start = split.epilogueStart { epilogue = storage[start..<body.upperBound] }
+                    defects.formUnion(local.list)
                     let childType: ContentType = contentType.subtype == "digest" ? .messageRFC822 : .textPlain
                     children.reserveCapacity(split.parts.count)
                     for partRange in split.parts {
@@ -94,12 +102,16 @@ final class MIMEParser {
                 local.insert(.nestingTooDeep)
             } else if partCount >= limits.maxParts {
                 local.insert(.tooManyParts)
+            } else if encoding.isEncoding, body.count > decodeBudget {
+                local.insert(.decodeLimitExceeded)
             } else if encoding.isEncoding {
                 // Forbidden (RFC 2045 §6.4) but seen; message/global may be encoded (RFC 6532 §3.5).
                 if contentType.subtype != "global" { local.insert(.encodedCompositePart) }
+                decodeBudget -= body.count
                 let slice = UnsafeBufferPointer(rebasing: bytes[body])
                 if encoding == .base64, !Base64.isValid(slice) { local.insert(.badEncoding) }
                 if encoding == .quotedPrintable, !QuotedPrintable.isValid(slice) { local.insert(.badEncoding) }
+                defects.formUnion(local.list)
                 let decoded = encoding == .base64 ? Base64.decode(slice) : QuotedPrintable.decode(slice)
                 let child = decoded.withUnsafeBufferPointer { inner in
                     parsePart(decoded, inner, range: 0..<inner.count, depth: depth + 1, defaultType: .textPlain)
@@ -148,8 +160,7 @@ final class MIMEParser {
         let count = boundary.count
         boundary.withUnsafeBufferPointer { boundary in
             while lineStart < end {
-                var lineEnd = lineStart
-                while lineEnd < end, bytes[lineEnd] != 0x0A { lineEnd += 1 }
+                let lineEnd = bytes.firstIndex(of: 0x0A, from: lineStart, to: end)
                 var next = lineEnd + 1
                 if next > end { next = end }
                 // Candidate: "--" + boundary fits on the line.
@@ -240,8 +251,7 @@ final class MIMEParser {
         }
 
         while index < end {
-            var lineEnd = index
-            while lineEnd < end, bytes[lineEnd] != 0x0A { lineEnd += 1 }
+            let lineEnd = bytes.firstIndex(of: 0x0A, from: index, to: end)
             var contentEnd = lineEnd
             if contentEnd > index, bytes[contentEnd - 1] == 0x0D { contentEnd -= 1 }
             if contentEnd == index {
@@ -292,30 +302,33 @@ final class MIMEParser {
         while valueStart < valueEnd, isFoldingSpace(bytes[valueStart]) { valueStart += 1 }
         while valueEnd > valueStart, isFoldingSpace(bytes[valueEnd - 1]) { valueEnd -= 1 }
 
-        var eightBit = false
-        var control = false
-        let rawValue: String
+        var unfolded: [UInt8] = []
         if folded {
             // Unfold (RFC 5322 §2.2.3): drop the line breaks, keep the white space.
-            var unfolded: [UInt8] = []
             unfolded.reserveCapacity(valueEnd - valueStart)
             var index = valueStart
             while index < valueEnd {
-                let byte = bytes[index]
-                if byte == 0x0A || (byte == 0x0D && index + 1 < valueEnd && bytes[index + 1] == 0x0A) {
-                    index += 1
-                    continue
-                }
-                if byte >= 0x80 { eightBit = true } else if (byte < 0x20 && byte != 0x09) || byte == 0x7F { control = true }
-                unfolded.append(byte)
-                index += 1
+                let lineFeed = bytes.firstIndex(of: 0x0A, from: index, to: valueEnd)
+                var segmentEnd = lineFeed
+                if segmentEnd > index, bytes[segmentEnd - 1] == 0x0D { segmentEnd -= 1 }
+                unfolded.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[index..<segmentEnd]))
+                index = lineFeed + 1
             }
+        }
+        let rawValue: String
+        let (eightBit, control): (Bool, Bool) = unfolded.withUnsafeBufferPointer { unfoldedBuffer in
+            let value = folded ? unfoldedBuffer : UnsafeBufferPointer(rebasing: bytes[valueStart..<valueEnd])
+            var eightBit = false
+            var control = false
+            for byte in value where byte < 0x20 || byte >= 0x7F {
+                if byte >= 0x80 { eightBit = true } else if byte != 0x09 { control = true }
+            }
+            return (eightBit, control)
+        }
+        if folded {
             rawValue = eightBit ? Charset.usASCII.decode(unfolded) : String(decoding: unfolded, as: UTF8.self)
         } else {
             let value = UnsafeBufferPointer(rebasing: bytes[valueStart..<valueEnd])
-            for byte in value {
-                if byte >= 0x80 { eightBit = true } else if (byte < 0x20 && byte != 0x09) || byte == 0x7F { control = true }
-            }
             rawValue = eightBit ? Charset.usASCII.decode(value) : String(decoding: value, as: UTF8.self)
         }
         if eightBit { defects.insert(.eightBitInHeader) }

@@ -50,8 +50,10 @@ public struct MIMEPart: Hashable, Sendable {
     /// The body with its Content-Transfer-Encoding undone (RFC 2045 §6.7,
     /// §6.8): base64 and quoted-printable decoded leniently (invalid input is
     /// decoded as far as it goes; the parser recorded `.badEncoding`), other
-    /// encodings returned as they are. Computed on every access.
+    /// encodings returned as they are. A multipart's body is returned as it
+    /// is too: its encoding is ignored (RFC 2045 §6.4). Computed on every access.
     public var decodedBody: [UInt8] {
+        if contentType.isMultipart { return Array(rawBody) }
         switch contentTransferEncoding {
         case .base64: return Base64.decode(rawBody)
         case .quotedPrintable: return QuotedPrintable.decode(rawBody)
@@ -61,6 +63,7 @@ public struct MIMEPart: Hashable, Sendable {
 
     /// `decodedBody.count`; for base64 counted without decoding.
     public var decodedSize: Int {
+        if contentType.isMultipart { return rawBody.count }
         switch contentTransferEncoding {
         case .base64: return rawBody.withUnsafeBufferPointer { Base64.decodedCount($0) }
         case .quotedPrintable: return QuotedPrintable.decode(rawBody).count

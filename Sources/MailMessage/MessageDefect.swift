@@ -62,6 +62,9 @@ public enum MessageDefect: String, Hashable, Sendable, CaseIterable, CustomStrin
     /// A Content-Transfer-Encoding other than 7bit, 8bit, binary,
     /// quoted-printable or base64 (RFC 2045 §6.4); the body is used as it is.
     case unknownTransferEncoding
+    /// Base64/quoted-printable message/rfc822 parts would together decode
+    /// more octets than the message itself holds; the rest were kept as leaves. Severe.
+    case decodeLimitExceeded
     /// A multipart or message part with base64 or quoted-printable encoding,
     /// which RFC 2045 §6.4 forbids. A `message/rfc822` part is decoded and parsed anyway.
     case encodedCompositePart
@@ -70,7 +73,7 @@ public enum MessageDefect: String, Hashable, Sendable, CaseIterable, CustomStrin
     public var isSevere: Bool {
         switch self {
         case .headerTooLong, .tooManyHeaderFields, .missingHeaderBodySeparator, .duplicateMIMEHeader,
-             .missingBoundary, .boundaryNotFound, .nestingTooDeep, .tooManyParts, .badEncoding:
+             .missingBoundary, .boundaryNotFound, .nestingTooDeep, .tooManyParts, .badEncoding, .decodeLimitExceeded:
             return true
         case .headerLineTooLong, .invalidHeaderLine, .eightBitInHeader, .controlCharacterInHeader,
              .invalidContentType, .missingClosingBoundary, .unknownTransferEncoding, .encodedCompositePart:
@@ -97,6 +100,7 @@ public enum MessageDefect: String, Hashable, Sendable, CaseIterable, CustomStrin
         case .tooManyParts: return "too many MIME parts"
         case .badEncoding: return "invalid base64 or quoted-printable body"
         case .unknownTransferEncoding: return "unknown Content-Transfer-Encoding"
+        case .decodeLimitExceeded: return "encoded forwarded messages too large to decode"
         case .encodedCompositePart: return "multipart or message part with base64/quoted-printable encoding"
         }
     }

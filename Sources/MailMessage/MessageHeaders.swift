@@ -9,6 +9,7 @@ public struct HeaderField: Hashable, Sendable {
     /// `rawValue` with RFC 2047 encoded-words decoded.
     public let value: String
 
+    /// A field with `value` decoded from `rawValue` (RFC 2047).
     public init(name: String, rawValue: String) {
         self.name = name
         self.rawValue = rawValue
@@ -33,6 +34,7 @@ public struct MessageHeaders: Hashable, Sendable, Sequence {
     /// All fields in the order they appear.
     public let fields: [HeaderField]
 
+    /// Headers holding `fields` in the given order.
     public init(_ fields: [HeaderField] = []) {
         self.fields = fields
     }
@@ -57,9 +59,12 @@ public struct MessageHeaders: Hashable, Sendable, Sequence {
         fields.reduce(0) { $0 + ($1.hasName(name) ? 1 : 0) }
     }
 
+    /// The number of fields, duplicates included.
     public var count: Int { fields.count }
+    /// True when there are no fields.
     public var isEmpty: Bool { fields.isEmpty }
 
+    /// Iterates the fields in order.
     public func makeIterator() -> IndexingIterator<[HeaderField]> {
         fields.makeIterator()
     }
@@ -72,7 +77,12 @@ enum ASCII {
 
     static func caseInsensitiveEqual<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: A, _ b: B) -> Bool {
         guard a.count == b.count else { return false }
-        return zip(a, b).allSatisfy { lower($0) == lower($1) }
+        var left = a.makeIterator()
+        var right = b.makeIterator()
+        while let x = left.next(), let y = right.next() {
+            if x != y, lower(x) != lower(y) { return false }
+        }
+        return true
     }
 
     static func isWhitespace(_ byte: UInt8) -> Bool {

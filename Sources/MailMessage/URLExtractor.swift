@@ -6,6 +6,7 @@
 /// dropped; `&amp;` becomes `&` (HTML attributes); the scheme is lowercased.
 /// Results are deduplicated in order of first appearance, at most `limit`.
 public enum URLExtractor {
+    /// The URLs in `texts`, in order of first appearance, at most `limit`.
     public static func extract<S: Sequence<String>>(from texts: S, limit: Int) -> [String] {
         var seen = Set<String>()
         var result: [String] = []
@@ -28,48 +29,54 @@ public enum URLExtractor {
     private static func extract(_ bytes: UnsafeBufferPointer<UInt8>, found: (String) -> Bool) -> Bool {
         let end = bytes.count
         var index = 0
-        while index + 7 < end {
-            let byte = bytes[index]
-            guard byte == UInt8(ascii: "h") || byte == UInt8(ascii: "H"),
-                  let schemeLength = schemeLength(bytes, at: index)
+        while index < end {
+            // Every URL has "://": look for colons (rarer than "h") and check the scheme before.
+            let colon = bytes.firstIndex(of: UInt8(ascii: ":"), from: index, to: end)
+            guard colon + 2 < end else { return false }
+            guard bytes[colon + 1] == UInt8(ascii: "/"), bytes[colon + 2] == UInt8(ascii: "/"),
+                  let secure = scheme(bytes, endingAt: colon, notBefore: index)
             else {
-                index += 1
+                index = colon + 1
                 continue
             }
-            let hostStart = index + schemeLength
+            let hostStart = colon + 3
             var stop = hostStart
             while stop < end, isURLByte(bytes, stop) { stop += 1 }
             var urlEnd = stop
             trimTrailing(bytes, from: hostStart, end: &urlEnd)
             if urlEnd > hostStart {
-                let scheme = schemeLength == 7 ? "http://" : "https://"
-                var rest = String(decoding: UnsafeBufferPointer(rebasing: bytes[hostStart..<urlEnd]), as: UTF8.self)
-                if rest.contains("&amp;") { rest = rest.replacing("&amp;", with: "&") }
-                if !found(scheme + rest) { return true }
+                var url = Array((secure ? "https://" : "http://").utf8)
+                url.reserveCapacity(url.count + urlEnd - hostStart)
+                // "&amp;" in HTML attributes stands for "&".
+                var copy = hostStart
+                while copy < urlEnd {
+                    let ampersand = bytes.firstIndex(of: UInt8(ascii: "&"), from: copy, to: urlEnd)
+                    url.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copy..<ampersand]))
+                    guard ampersand < urlEnd else { break }
+                    url.append(UInt8(ascii: "&"))
+                    copy = ampersand + 1
+                    if urlEnd - copy >= 4, bytes[copy] == UInt8(ascii: "a"), bytes[copy + 1] == UInt8(ascii: "m"),
+                       bytes[copy + 2] == UInt8(ascii: "p"), bytes[copy + 3] == UInt8(ascii: ";") {
+                        copy += 4
+                    }
+                }
+                if !found(String(decoding: url, as: UTF8.self)) { return true }
             }
-            index = max(stop, index + 1)
+            index = max(stop, colon + 1)
         }
         return false
     }
 
-    /// 7 for "http://", 8 for "https://" (any case), else nil.
-    private static func schemeLength(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> Int? {
-        let end = bytes.count
-        guard index + 7 <= end,
-              ASCII.lower(bytes[index + 1]) == UInt8(ascii: "t"),
-              ASCII.lower(bytes[index + 2]) == UInt8(ascii: "t"),
-              ASCII.lower(bytes[index + 3]) == UInt8(ascii: "p")
-        else { return nil }
-        var colon = index + 4
-        var length = 7
-        if ASCII.lower(bytes[colon]) == UInt8(ascii: "s") {
-            colon += 1
-            length = 8
+    /// Whether "http" (false) or "https" (true), in any case, ends at `colon`; nil otherwise.
+    private static func scheme(_ bytes: UnsafeBufferPointer<UInt8>, endingAt colon: Int, notBefore start: Int) -> Bool? {
+        func isHTTP(at index: Int) -> Bool {
+            index >= start
+                && ASCII.lower(bytes[index]) == UInt8(ascii: "h") && ASCII.lower(bytes[index + 1]) == UInt8(ascii: "t")
+                && ASCII.lower(bytes[index + 2]) == UInt8(ascii: "t") && ASCII.lower(bytes[index + 3]) == UInt8(ascii: "p")
         }
-        guard colon + 3 <= end, bytes[colon] == UInt8(ascii: ":"), bytes[colon + 1] == UInt8(ascii: "/"),
-              bytes[colon + 2] == UInt8(ascii: "/")
-        else { return nil }
-        return length
+        if colon - 5 >= 0, ASCII.lower(bytes[colon - 1]) == UInt8(ascii: "s"), isHTTP(at: colon - 5) { return true }
+        if colon - 4 >= 0, isHTTP(at: colon - 4) { return false }
+        return nil
     }
 
     private static func isURLByte(_ bytes: UnsafeBufferPointer<UInt8>, _ index: Int) -> Bool {

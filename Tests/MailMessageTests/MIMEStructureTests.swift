@@ -158,6 +158,29 @@ import Testing
         #expect(message.root.children[0].children.first?.headers["subject"] == "hidden")
     }
 
+    @Test func nestedEncodedMessagesStopAtTheDecodeBudget() {
+        // Each level is a base64 message/rfc822 holding the previous one: decoding them
+        // all would take about 3x the message's size; the parser allows 2x.
+        var message = "Subject: level 0\nContent-Type: text/plain\n\ninnermost\n".bytes(.lf)
+        for level in 1...8 {
+            message = "Subject: level \(level)\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n".bytes(.lf)
+                + Array(base64(message).utf8)
+        }
+        let parsed = MailMessage(parsing: message)
+        #expect(parsed.defects.contains(.decodeLimitExceeded))
+        #expect(parsed.isMalformed)
+        let decodedLevels = parsed.allParts.count - 1
+        #expect(decodedLevels >= 1 && decodedLevels < 8)
+    }
+
+    @Test func defectsAreListedInDocumentOrderOncePerMessage() {
+        let message = MailMessage(parsing: Array("Subject: Grüße\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n".utf8)
+            + Array("Content-Transfer-Encoding: base64\r\n\r\n!!!\r\n--o\r\nContent-Transfer-Encoding: base64\r\n\r\n???\r\n".utf8))
+        #expect(message.defects == [.eightBitInHeader, .missingClosingBoundary, .badEncoding])
+        #expect(message.root.defects == [.eightBitInHeader, .missingClosingBoundary])
+        #expect(message.root.children.map(\.defects) == [[.badEncoding], [.badEncoding]])
+    }
+
     @Test func defaultContentTypeIsTextPlain() {
         let message = parse("From: a@example.com\n\nhello\n")
         #expect(message.root.contentType == .textPlain)
