@@ -53,8 +53,27 @@ print("DONE", flush=True)
 
     @Test("kill -9 while smtp-source and smtplib are sending: every acknowledged message delivered once after restart")
     func killNineDuringLoad() throws {
+        try Self.killNine(scanning: "antivirus: {enabled: off}", quarantinesOddSubjects: false)
+    }
+
+    /// The same crash with the pipeline rewriting every message (a header insert, so
+    /// each verdict is a spool replace record) and quarantining half of the acked ones:
+    /// each acknowledged message ends up exactly once, at the smarthost or in the.cpq.host,
+    /// scanned exactly once.
+    @Test("kill -9 while the pipeline rewrites and quarantines: each message once, scanned once")
+    func killNineDuringScanning() throws {
+        try Self.killNine(scanning: #"""
+            antivirus: {enabled: off}
+            message_filters: |
+              tag_all: if (true) { insert-header("X-Scanned", "yes"); }
+              hold_odd: if (subject == '^acked [0-9]*[13579]$') { quarantine("Policy"); }
+            """#, quarantinesOddSubjects: true)
+    }
+
+    static func killNine(scanning: String, quarantinesOddSubjects: Bool) throws {
         let smarthostPort = Harness.freePort()  // no sink yet: nothing leaves before the crash
-        let gateway = try GatewayInstance(smarthostPort: smarthostPort)
+        let cpqPort = Harness.freePort()
+        let gateway = try GatewayInstance(smarthostPort: smarthostPort, cpqPort: cpqPort, scanning: scanning)
         try gateway.start()
         defer { gateway.stop() }
 
@@ -78,21 +97,32 @@ print("DONE", flush=True)
         let acked = acker.output.split(separator: "\n").filter { $0.hasPrefix("ACK ") }.compactMap { Int($0.dropFirst(4)) }
         #expect(acked.count == 300, "the client should get all 300 messages through across the restart: \(acker.output.suffix(500))")
 
-        // Now the smarthost appears: everything in the spool must arrive once.
+        // Now the smarthost (and the stand-in for the manager) appear: everything in the spool must arrive once.
         let sink = try SMTPSink(port: smarthostPort)
-        defer { sink.stop() }
-        try Harness.waitUntil("every acknowledged MID at smtp-sink", seconds: 180) {
-            Set(sink.deliveredMIDs).isSuperset(of: acked)
+        let manager = try SMTPSink(port: cpqPort)
+        defer { sink.stop(); manager.stop() }
+        try Harness.waitUntil("every acknowledged MID delivered or quarantined", seconds: 180) {
+            Set(sink.deliveredMIDs + manager.deliveredMIDs).isSuperset(of: acked)
         }
-        try Harness.waitUntil("the delivery queue to drain", seconds: 180) {
+        try Harness.waitUntil("the delivery queues to drain", seconds: 180) {
             let logs = gateway.mailLogs
             let ready = logs.components(separatedBy: " ready ").count - 1
-            return sink.deliveredMIDs.count >= ready
+            return sink.deliveredMIDs.count + manager.deliveredMIDs.count >= ready
         }
-        let delivered = sink.deliveredMIDs
+        let delivered = sink.deliveredMIDs + manager.deliveredMIDs
         #expect(Set(delivered).count == delivered.count, "a message was delivered twice")
         #expect(Set(delivered).isSuperset(of: acked), "acknowledged messages were lost")
         #expect(gateway.mailLogs.contains("message(s) recovered from the spool"))
+        if quarantinesOddSubjects {
+            #expect(!manager.deliveredMIDs.isEmpty, "nothing was quarantined")
+            for text in sink.messages + manager.messages {
+                #expect(text.components(separatedBy: "X-Scanned: yes").count == 2, "a message was scanned twice or not at all")
+                if let range = text.range(of: #"Subject: acked (\d+)"#, options: .regularExpression),
+                   let n = Int(text[range].split(separator: " ").last!) {
+                    let inQuarantine = manager.messages.contains(text)
+                    #expect(inQuarantine == (n % 2 == 1), "acked \(n) went to the wrong place")
+                }
+            }
+        }
     }
 }
-
