@@ -181,6 +181,22 @@ struct PipelineTests {
         let first = try setup.send(subject: "RELOAD TEST one")
         try Harness.waitUntil("the first message delivered") { setup.sink.messages.count == 1 }
 
+        // A session open across the reload keeps going: it sends once before, once after.
+        let flag = setup.files + "/reloaded"
+        let session = try Background(try Harness.tool("python3"), ["-c", """
+            import smtplib, os, time, sys
+            s = smtplib.SMTP('127.0.0.1', \(gateway.port), timeout=60)
+            s.ehlo('open.session')
+            print('BEFORE', s.sendmail('a@sender.example', ['b@rcpt.example'], 'Subject: kept session one\\r\\n\\r\\nx\\r\\n'), flush=True)
+            while not os.path.exists('\(flag)'): time.sleep(0.05)
+            code, reply = s.mail('a@sender.example'); s.rcpt('b@rcpt.example')
+            code, reply = s.data('Subject: RELOAD TEST in the open session\\r\\n\\r\\nx\\r\\n')
+            print('AFTER', code, reply.decode(), flush=True)
+            s.quit()
+            """], logPath: setup.files + "/session.log")
+        defer { session.kill9() }
+        try Harness.waitUntil("the open session's first message") { session.output.contains("BEFORE") }
+
         try config.replacingOccurrences(of: "message_filters: |\n  \n", with: "message_filters: |\n  reloaded: if (subject == '^RELOAD TEST') { drop(); }\n")
             .write(toFile: gateway.configPath, atomically: true, encoding: .utf8)
         let (status, output) = try Harness.run(try Harness.lazaretBinary, ["reload", "--home", gateway.home])
@@ -189,6 +205,15 @@ struct PipelineTests {
         let second = try setup.send(subject: "RELOAD TEST two")
         try Harness.waitUntil("the second message dropped") { gateway.mailLogs.contains("Message finished MID \(second) dropped") }
         #expect(!gateway.mailLogs.contains("MID \(first) dropped"))
+
+        _ = FileManager.default.createFile(atPath: flag, contents: nil)
+        try Harness.waitUntil("the open session's second message") { session.output.contains("AFTER") }
+        #expect(session.output.contains("AFTER 250"), "the session open across the reload failed: \(session.output)")
+        let inSession = try #require(session.output.split(separator: "\n").first { $0.hasPrefix("AFTER") }
+            .flatMap { $0.split(separator: " ").last }.flatMap { Int($0) }, "\(session.output)")
+        try Harness.waitUntil("the open session's message dropped by the new filter") {
+            gateway.mailLogs.contains("Message finished MID \(inSession) dropped")
+        }
     }
 
     @Test("lazaret outbreak update refuses a bad file, installs a good one, and the gateway rescans")
