@@ -1,6 +1,6 @@
 import Foundation
 import NIOCore
-import Scanning
+@testable import Scanning
 import Testing
 
 /// The clamd client against a real clamd (started by the test with a one-line EICAR
@@ -49,6 +49,25 @@ import Testing
         #expect(big.readableBytes > 64 * 1024)
         #expect(await client.scan(big) != .clean)
         #expect(await client.scan(Self.mail(attachment: "harmless", name: "a.txt", padding: 1000)) == .clean)
+    }
+
+    /// Scans share pooled IDSESSION connections; when clamd goes away and comes back,
+    /// the next scan quietly opens a new one.
+    @Test func sessionsAreReusedAndRenewed() async throws {
+        let clamd = try Clamd()
+        defer { clamd.stop() }
+        let client = ClamdClient(address: .unix(path: clamd.socketPath), timeout: .seconds(60))
+        for _ in 0..<5 {
+            #expect(await client.scan(Self.mail(attachment: "hello", name: "a.txt")) == .clean)
+        }
+        #expect(client.pool.idleStates == [true], "five sequential scans should share one connection")
+        clamd.stop()
+        try Harness.waitUntil("the pooled session to see clamd gone", seconds: 60) { client.pool.idleStates == [false] }
+        try clamd.start()
+        #expect(await client.scan(Self.mail(attachment: Clamd.eicar, name: "eicar.com")) != .clean)
+        #expect(client.pool.idleStates == [true])
+        client.closeIdleConnections()
+        #expect(client.pool.idleStates.isEmpty)
     }
 
     @Test func clamdDownIsUnavailableNeverClean() async throws {

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -84,8 +85,12 @@ public enum AntivirusVerdict: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// A clamd client speaking its socket protocol: `zINSTREAM` with 4-byte length-prefixed
-/// chunks, `zVERSION`, `zPING` (see clamd(8)). One connection per request; every request
-/// has a deadline, so a hung clamd costs at most `timeout`.
+/// chunks, `zVERSION`, `zPING` (see clamd(8)). Scans run on pooled connections kept
+/// open with `zIDSESSION`, one request at a time per connection, so a busy gateway does
+/// not pay a connect (and clamd a new thread hand-off) per message. Every request has a
+/// deadline; a connection that failed or timed out is closed, never reused. A request on a
+/// pooled connection that clamd had closed meanwhile (its `IdleTimeout`) is tried once
+/// more on a fresh connection.
 public struct ClamdClient: Sendable {
     public let address: ClamdAddress
     /// Upper bound for one request, connection included.
@@ -93,13 +98,15 @@ public struct ClamdClient: Sendable {
     /// Chunk size for INSTREAM; keep it under clamd's `StreamMaxLength`.
     public var chunkSize: Int
     private let group: any EventLoopGroup
+    let pool: ClamdConnectionPool
 
     public init(address: ClamdAddress, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                timeout: TimeAmount = .seconds(30), chunkSize: Int = 64 * 1024) {
+                timeout: TimeAmount = .seconds(30), chunkSize: Int = 64 * 1024, maxIdleConnections: Int = 16) {
         self.address = address
         self.group = group
         self.timeout = timeout
         self.chunkSize = max(1024, chunkSize)
+        self.pool = ClamdConnectionPool(maxIdle: maxIdleConnections)
     }
 
     /// Scans `message` (the whole RFC 5322 message; clamd walks the MIME itself).
@@ -134,54 +141,172 @@ public struct ClamdClient: Sendable {
         (try? await exchange(ByteBuffer(string: "zPING\0")))?.hasPrefix("PONG") ?? false
     }
 
-    /// Sends `request` and reads the NUL-terminated reply, within `timeout`.
-    private func exchange(_ request: ByteBuffer) async throws -> String {
-        let deadline = timeout
-        return try await withThrowingTaskGroup(of: String.self) { tasks in
-            tasks.addTask { try await self.send(request) }
-            tasks.addTask {
-                try await Task.sleep(nanoseconds: UInt64(deadline.nanoseconds))
-                throw ClamdError("no answer from clamd at \(address) within \(deadline.nanoseconds / 1_000_000) ms")
-            }
-            defer { tasks.cancelAll() }
-            return try await tasks.next()!
-        }
+    /// Closes the idle pooled connections (they reopen on demand).
+    public func closeIdleConnections() {
+        pool.closeIdle()
     }
 
-    private func send(_ request: ByteBuffer) async throws -> String {
-        let bootstrap = ClientBootstrap(group: group).connectTimeout(timeout)
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+    /// Sends `request` on a pooled session connection and returns the reply without
+    /// its `<id>: ` prefix, within `timeout`.
+    private func exchange(_ request: ByteBuffer) async throws -> String {
+        if let pooled = pool.take() {
+            do {
+                let reply = try await pooled.request(request, timeout: timeout, address: address)
+                pool.put(pooled)
+                return reply
+            } catch let error as ClamdError where error.retryable {
+                // clamd closed the idle session: one more try on a fresh connection.
             }
         }
-        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        let connection = try await connect()
+        let reply = try await connection.request(request, timeout: timeout, address: address)
+        pool.put(connection)
+        return reply
+    }
+
+    private func connect() async throws -> ClamdConnection {
+        let bootstrap = ClientBootstrap(group: group).connectTimeout(timeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ClamdReplyHandler()) }
+            }
+        let channel: any Channel
         do {
             switch address {
-            case .unix(let path):
-                channel = try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
-            case .tcp(let host, let port):
-                channel = try await bootstrap.connect(host: host, port: port, channelInitializer: initializer)
+            case .unix(let path): channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+            case .tcp(let host, let port): channel = try await bootstrap.connect(host: host, port: port).get()
             }
         } catch {
             throw ClamdError("cannot connect to clamd at \(address): \(error); is clamd running and is the socket path right?")
         }
-        return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(request)
-            var reply = ByteBuffer()
-            for try await var chunk in inbound {
-                reply.writeBuffer(&chunk)
-                if reply.readableBytesView.last == 0 { break }
-                guard reply.readableBytes < 64 * 1024 else { throw ClamdError("clamd reply too long") }
-            }
-            guard reply.readableBytes > 0 else { throw ClamdError("clamd at \(address) closed the connection without a reply") }
-            return String(decoding: reply.readableBytesView, as: UTF8.self)
+        try await channel.writeAndFlush(ByteBuffer(string: "zIDSESSION\0")).get()
+        return ClamdConnection(channel: channel)
+    }
+}
+
+/// Idle session connections, reused one request at a time.
+final class ClamdConnectionPool: Sendable {
+    private let idle = NIOLockedValueBox<[ClamdConnection]>([])
+    private let maxIdle: Int
+
+    init(maxIdle: Int) { self.maxIdle = max(0, maxIdle) }
+
+    func take() -> ClamdConnection? {
+        idle.withLockedValue { $0.popLast() }
+    }
+
+    func put(_ connection: ClamdConnection) {
+        let surplus = idle.withLockedValue { list -> ClamdConnection? in
+            guard connection.channel.isActive else { return connection }
+            guard list.count < maxIdle else { return connection }
+            list.append(connection)
+            return nil
         }
+        surplus?.close()
+    }
+
+    /// Idle connections and whether each is still open (for tests and status).
+    var idleStates: [Bool] { idle.withLockedValue { $0.map(\.channel.isActive) } }
+
+    func closeIdle() {
+        for connection in idle.withLockedValue({ list in defer { list = [] }; return list }) { connection.close() }
+    }
+
+    deinit { closeIdle() }
+}
+
+/// One clamd session connection.
+final class ClamdConnection: Sendable {
+    let channel: any Channel
+
+    init(channel: any Channel) { self.channel = channel }
+
+    /// Writes `request` and waits for the NUL-terminated reply (`1: stream: OK`); the
+    /// channel is closed on any failure, so a broken connection is never reused.
+    func request(_ request: ByteBuffer, timeout: TimeAmount, address: ClamdAddress) async throws -> String {
+        let promise = channel.eventLoop.makePromise(of: String.self)
+        let channel = self.channel
+        channel.eventLoop.execute {
+            guard let handler = try? channel.pipeline.syncOperations.handler(type: ClamdReplyHandler.self) else {
+                promise.fail(ClamdError("clamd at \(address) closed the connection", retryable: true))
+                return
+            }
+            handler.expect(promise)
+            let deadline = channel.eventLoop.scheduleTask(in: timeout) {
+                promise.fail(ClamdError("no answer from clamd at \(address) within \(timeout.nanoseconds / 1_000_000) ms"))
+            }
+            promise.futureResult.whenComplete { result in
+                deadline.cancel()
+                if case .failure = result { channel.close(promise: nil) }
+            }
+            channel.writeAndFlush(request).whenFailure { error in
+                promise.fail(ClamdError("clamd at \(address) closed the connection: \(error)", retryable: true))
+            }
+        }
+        var reply = try await promise.futureResult.get()
+        // Inside IDSESSION every reply starts with its request number: "1: stream: OK".
+        if let colon = reply.firstIndex(of: ":"), reply[..<colon].allSatisfy(\.isNumber), !reply[..<colon].isEmpty {
+            reply = String(reply[reply.index(after: colon)...].drop { $0 == " " })
+        }
+        return reply
+    }
+
+    func close() {
+        channel.writeAndFlush(ByteBuffer(string: "zEND\0")).whenComplete { _ in self.channel.close(promise: nil) }
+    }
+}
+
+/// Collects bytes up to the NUL that ends a clamd reply and completes the waiting request.
+final class ClamdReplyHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private var buffer = ByteBuffer()
+    private var waiting: EventLoopPromise<String>?
+
+    func expect(_ promise: EventLoopPromise<String>) {
+        buffer.clear()
+        waiting = promise
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        buffer.writeBuffer(&bytes)
+        if let end = buffer.readableBytesView.firstIndex(of: 0) {
+            let length = end - buffer.readerIndex
+            let text = buffer.readString(length: length) ?? ""
+            buffer.moveReaderIndex(forwardBy: 1)
+            let promise = waiting
+            waiting = nil
+            promise?.succeed(text)
+        } else if buffer.readableBytes > 64 * 1024 {
+            fail(ClamdError("clamd reply too long"), context: context)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(ClamdError("clamd closed the connection without a reply", retryable: true), context: context)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(ClamdError("clamd connection failed: \(error)", retryable: true), context: context)
+    }
+
+    private func fail(_ error: ClamdError, context: ChannelHandlerContext) {
+        let promise = waiting
+        waiting = nil
+        promise?.fail(error)
+        context.close(promise: nil)
     }
 }
 
 /// A clamd request that failed; the message says what to check.
 public struct ClamdError: Error, CustomStringConvertible, Sendable {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// The connection broke (not a timeout): a request on a pooled connection may be retried once.
+    let retryable: Bool
+    public init(_ description: String) { self.init(description, retryable: false) }
+    init(_ description: String, retryable: Bool) {
+        self.description = description
+        self.retryable = retryable
+    }
 }
