@@ -27,7 +27,7 @@ public enum CPQDefaults {
 /// | `pairing-tokens.json` | ``PairingTokens`` | 0600 |
 /// | `paired-gateways.json` | ``PairedGateways`` | 0600 |
 /// | `.lock` | serialises first start, issuing and pairing between processes | 0600 |
-public struct CPQAuthority: Sendable {
+public struct CPQAuthority: Sendable, CustomStringConvertible {
     public static let certificateFile = "ca.pem"
     public static let keyFile = "ca.key"
     public static let managerCertificateFile = "manager.pem"
@@ -110,6 +110,11 @@ public struct CPQAuthority: Sendable {
 
     /// SHA-256 of the CA certificate's DER.
     public let fingerprint: CPQFingerprint
+
+    /// Never shows the key.
+    public var description: String {
+        "CPQAuthority(\(certificate.commonName ?? "\(certificate.subject)"), sha256 \(fingerprint), \(directory))"
+    }
 
     /// The CA certificate as PEM.
     public func certificatePEM() throws -> String { try certificate.serializeAsPEM().pemString + "\n" }
