@@ -40,6 +40,17 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .target(
+            name: "CPQTLS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["README.md"]
+        ),
+        .target(
             name: "Spool",
             dependencies: [
                 "SMTPProtocol",
@@ -69,6 +80,7 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 "SMTPProtocol",
+                "CPQTLS",
                 "Spool",
                 "MailLog",
                 "Scanning",
@@ -103,6 +115,18 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .testTarget(
+            name: "CPQTLSTests",
+            dependencies: [
+                "CPQTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import CPQTLS
 import Crypto
 import Foundation
 import X509
@@ -39,11 +40,14 @@ public enum SelfSignedCertificate {
                 SubjectAlternativeNames([.dnsName(hostname), .dnsName("localhost")])
             },
             issuerPrivateKey: privateKey)
-        let keyPEM = key.pemRepresentation
-        guard fm.createFile(atPath: keyPath, contents: Data(keyPEM.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw GatewayError("cannot write the TLS key to \(keyPath); check that its directory is writable")
+        // The key file is created with mode 0600 (never readable by others,
+        // not even while it is written) and both files are replaced atomically.
+        do {
+            try SecureFile.write(key.pemRepresentation, to: keyPath, mode: SecureFile.privateMode)
+            try SecureFile.write(certificate.serializeAsPEM().pemString + "\n", to: certificatePath, mode: SecureFile.publicMode)
+        } catch let error as CPQTLSError {
+            throw GatewayError("cannot write the TLS certificate and key: \(error.message)")
         }
-        try certificate.serializeAsPEM().pemString.write(toFile: certificatePath, atomically: true, encoding: .utf8)
         return true
     }
 }

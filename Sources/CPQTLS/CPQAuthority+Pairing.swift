@@ -1,0 +1,23 @@
+import Foundation
+
+extension CPQAuthority {
+    /// Pairs a gateway: redeems its token (``PairingTokens/redeem(token:presentedName:from:now:)``),
+    /// issues its certificate (client and server, CN = the gateway name, SANs =
+    /// the name when it is a host name and the addresses it joined from),
+    /// records it in ``pairedGateways`` and returns its join bundle.
+    ///
+    /// Throws ``PairingError`` for a token that is not good, ``CPQTLSError`` otherwise.
+    public func pair(token: String, presentedName: String, from addresses: [String] = [],
+                     validity: TimeInterval = CPQDefaults.leafValidity, now: Date = Date()) throws -> CPQJoinBundle {
+        try FileLock.withLock(Self.path(directory, Self.lockFile)) {
+            var record = try pairingTokens.redeem(token: token, presentedName: presentedName, from: addresses, now: now)
+            let name = record.gatewayName
+            let identity = try issue(commonName: name, dnsNames: CertificateNames.isHostName(name) ? [name] : [],
+                                     ipAddresses: addresses.filter { CertificateNames.addressBytes($0) != nil },
+                                     usage: .both, validity: validity, now: now)
+            record.certificateFingerprint = identity.fingerprint
+            try pairedGateways.add(record)
+            return try CPQJoinBundle(gatewayName: name, identity: identity, authority: self)
+        }
+    }
+}

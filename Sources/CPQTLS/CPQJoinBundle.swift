@@ -1,0 +1,129 @@
+import Foundation
+import X509
+
+/// What a gateway gets when it joins: its certificate and key, the CA
+/// certificate to trust, and the manager certificate's fingerprint to pin.
+/// Travels as one line of text, `cpq-join-v1:` and base64 of JSON, so it can
+/// go in an SMTP reply (split over several reply lines: whitespace is ignored
+/// when reading) or an HTTP body.
+///
+/// It holds a private key: send it only over an encrypted connection, and
+/// never log it (``description`` leaves the key out).
+public struct CPQJoinBundle: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// The version this code writes and reads.
+    public static let version = 1
+    /// Text before the base64.
+    public static let prefix = "cpq-join-v\(version):"
+    /// Largest encoded bundle read (a real one is about 3 KB).
+    public static let maximumEncodedSize = 64 * 1024
+
+    public var gatewayName: String
+    /// The gateway's certificate (client and server), PEM.
+    public var certificatePEM: String
+    /// The gateway's private key, PEM.
+    public var privateKeyPEM: String
+    /// The CPQ CA certificate, PEM.
+    public var caCertificatePEM: String
+    /// SHA-256 of the manager's certificate, for ``CPQTLSConfiguration/makeClientContext(identity:trustRoot:pinnedServerFingerprint:)``.
+    public var managerFingerprint: CPQFingerprint
+
+    public init(gatewayName: String, certificatePEM: String, privateKeyPEM: String, caCertificatePEM: String,
+                managerFingerprint: CPQFingerprint) {
+        self.gatewayName = gatewayName
+        self.certificatePEM = certificatePEM
+        self.privateKeyPEM = privateKeyPEM
+        self.caCertificatePEM = caCertificatePEM
+        self.managerFingerprint = managerFingerprint
+    }
+
+    /// The bundle for a gateway identity issued by `authority`.
+    public init(gatewayName: String, identity: CPQIdentity, authority: CPQAuthority) throws {
+        self.init(gatewayName: gatewayName, certificatePEM: try identity.certificatePEM(),
+                  privateKeyPEM: try identity.privateKeyPEM(), caCertificatePEM: try authority.certificatePEM(),
+                  managerFingerprint: authority.managerIdentity.fingerprint)
+    }
+
+    /// `cpq-join-v1:` followed by base64 (no line breaks).
+    public func encoded() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let text = Self.prefix + (try encoder.encode(self)).base64EncodedString()
+        guard text.utf8.count <= Self.maximumEncodedSize else {
+            throw CPQTLSError(.invalidBundle, "the join bundle would be \(text.utf8.count) bytes, more than \(Self.maximumEncodedSize)")
+        }
+        return text
+    }
+
+    /// Reads an encoded bundle (whitespace anywhere is ignored) and checks it:
+    /// the key belongs to the certificate, which the CA in the bundle issued.
+    public init(decoding text: String) throws {
+        guard text.utf8.count <= Self.maximumEncodedSize * 2 else {
+            throw CPQTLSError(.invalidBundle, "the join bundle is \(text.utf8.count) bytes, more than \(Self.maximumEncodedSize) allowed")
+        }
+        let compact = String(text.unicodeScalars.filter { !$0.properties.isWhitespace })
+        guard compact.utf8.count <= Self.maximumEncodedSize else {
+            throw CPQTLSError(.invalidBundle, "the join bundle is \(compact.utf8.count) bytes, more than \(Self.maximumEncodedSize) allowed")
+        }
+        guard compact.hasPrefix("cpq-join-v") else {
+            throw CPQTLSError(.invalidBundle, "not a CPQ join bundle: it must start with \(Self.prefix); copy all of it")
+        }
+        guard compact.hasPrefix(Self.prefix) else {
+            let version = compact.dropFirst("cpq-join-v".count).prefix { $0 != ":" }
+            throw CPQTLSError(.invalidBundle, "join bundle version \(version) is not one this Lazaret reads (\(Self.version)); run the same version on the gateway and the manager")
+        }
+        guard let json = Data(base64Encoded: String(compact.dropFirst(Self.prefix.count))) else {
+            throw CPQTLSError(.invalidBundle, "the join bundle is damaged (not base64); copy all of it again")
+        }
+        do {
+            self = try JSONDecoder().decode(CPQJoinBundle.self, from: json)
+        } catch {
+            throw CPQTLSError(.invalidBundle, "the join bundle is damaged (\(error)); copy all of it again")
+        }
+        try validate()
+    }
+
+    /// The gateway's identity.
+    public func identity() throws -> CPQIdentity {
+        try CPQIdentity(certificatePEM: certificatePEM, privateKeyPEM: privateKeyPEM)
+    }
+
+    /// The CA certificate.
+    public func caCertificate() throws -> Certificate {
+        guard let certificate = try CPQIdentity.certificates(fromPEM: caCertificatePEM).first else {
+            throw CPQTLSError(.invalidBundle, "the join bundle has no CA certificate")
+        }
+        return certificate
+    }
+
+    /// Checks that the parts fit together.
+    public func validate() throws {
+        do {
+            let identity = try identity()
+            let authority = try caCertificate()
+            guard identity.certificate.issuer == authority.subject,
+                  authority.publicKey.isValidSignature(identity.certificate.signature, for: identity.certificate) else {
+                throw CPQTLSError(.invalidBundle, "the gateway certificate in the join bundle was not issued by its CA")
+            }
+            guard let name = identity.commonName, GatewayName.same(name, gatewayName) else {
+                throw CPQTLSError(.invalidBundle, "the certificate in the join bundle is not for gateway \"\(gatewayName)\"")
+            }
+        } catch let error as CPQTLSError where error.code != .invalidBundle {
+            throw CPQTLSError(.invalidBundle, "the join bundle is damaged: \(error.message)")
+        }
+    }
+
+    /// Writes the gateway's files into `directory`: `gateway.pem` (0644),
+    /// `gateway.key` (0600), `ca.pem` (0644) and `manager.sha256` (0644).
+    public func write(to directory: String) throws {
+        try SecureFile.createPrivateDirectory(directory)
+        try identity().write(certificatePath: CPQAuthority.path(directory, "gateway.pem"),
+                             keyPath: CPQAuthority.path(directory, "gateway.key"))
+        try SecureFile.write(caCertificatePEM, to: CPQAuthority.path(directory, CPQAuthority.certificateFile), mode: SecureFile.publicMode)
+        try SecureFile.write(managerFingerprint.hex + "\n", to: CPQAuthority.path(directory, "manager.sha256"), mode: SecureFile.publicMode)
+    }
+
+    /// Never shows the key.
+    public var description: String {
+        "CPQJoinBundle(gateway \(gatewayName), manager sha256 \(managerFingerprint), key redacted)"
+    }
+}
