@@ -30,6 +30,15 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .target(
+            name: "CPQ",
+            dependencies: [
+                "SMTPProtocol",
+                "Scanning",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            exclude: ["README.md"]
+        ),
+        .target(
             name: "MailMessage",
             exclude: ["README.md"]
         ),
@@ -101,6 +110,15 @@ let package = Package(
                 "SMTPProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .testTarget(
+            name: "CPQTests",
+            dependencies: [
+                "CPQ", "SMTPProtocol", "Scanning",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
