@@ -83,18 +83,25 @@ public final class SMTPClientConnection: Sendable {
     public let extensions: SMTPServerExtensions
     /// `TLSv1.3 cipher ...` when STARTTLS succeeded, else nil.
     public let tlsProtocol: String?
+    /// What the TLS handshake negotiated, with the server's certificate; nil without TLS.
+    public let tls: SMTPTLSInfo?
     private let handler: NIOLoopBound<SMTPClientHandler>
     private let options: SMTPClientOptions
 
     private init(channel: Channel, handler: NIOLoopBound<SMTPClientHandler>, greeting: SMTPReply,
-                 extensions: SMTPServerExtensions, tlsProtocol: String?, options: SMTPClientOptions) {
+                 extensions: SMTPServerExtensions, tls: SMTPTLSInfo?, options: SMTPClientOptions) {
         self.channel = channel
         self.handler = handler
         self.greeting = greeting
         self.extensions = extensions
-        self.tlsProtocol = tlsProtocol
+        self.tls = tls
+        self.tlsProtocol = tls?.protocolVersion
         self.options = options
     }
+
+    /// The server's certificate after STARTTLS (its SHA-256 fingerprint
+    /// identifies a paired peer); nil without TLS.
+    public var peerCertificate: SMTPPeerCertificate? { tls?.peerCertificate }
 
     /// The local address of the connection, for mail_logs (`interface ...`).
     public var localAddress: String { channel.localAddress?.ipAddress ?? "unknown" }
@@ -135,10 +142,10 @@ public final class SMTPClientConnection: Sendable {
             let greeting = try await expectReply(channel: channel, handler: handler)
             guard greeting.code == 220 else { throw SMTPClientError.refused(stage: "greeting", reply: greeting) }
             var extensions = try await ehlo(channel: channel, handler: handler, hostname: options.localHostname)
-            var tlsProtocol: String?
+            var tls: SMTPTLSInfo?
             if let tlsContext = options.tlsContext {
                 if extensions.startTLS {
-                    tlsProtocol = try await startTLS(channel: channel, handler: handler, context: tlsContext,
+                    tls = try await startTLS(channel: channel, handler: handler, context: tlsContext,
                                                      serverName: options.tlsServerName, handshakeTimeout: options.tlsHandshakeTimeout)
                     extensions = try await ehlo(channel: channel, handler: handler, hostname: options.localHostname)
                 } else if options.tlsRequired {
@@ -147,7 +154,7 @@ public final class SMTPClientConnection: Sendable {
             }
             try await channel.eventLoop.submit { handler.value.setupFinished() }.get()
             return SMTPClientConnection(channel: channel, handler: handler, greeting: greeting,
-                                        extensions: extensions, tlsProtocol: tlsProtocol, options: options)
+                                        extensions: extensions, tls: tls, options: options)
         } catch {
             channel.close(promise: nil)
             throw error
@@ -157,36 +164,36 @@ public final class SMTPClientConnection: Sendable {
     /// Runs one transaction: envelope (pipelined when the server allows), body,
     /// final reply. Returns a result per recipient; never throws for a refusal,
     /// only records it. A broken connection defers every open recipient.
-    public func deliver(mailFrom: String, recipients: [String], parameters: [String] = [], body: ByteBuffer) async -> [SMTPRecipientResult] {
+    ///
+    /// `preamble` holds extension command lines (without CRLF, such as
+    /// `XCPQ TRANSFER ...`) sent before MAIL, pipelined among themselves when
+    /// the server allows; the envelope follows only once every one of them got
+    /// a 2xx. The first other reply ends the transaction: every recipient gets
+    /// it (5xx failed, else deferred) and RSET follows. A line holding CR or
+    /// LF fails every recipient with `501 5.5.4` before anything is sent.
+    public func deliver(mailFrom: String, recipients: [String], parameters: [String] = [], preamble: [String] = [],
+                        body: ByteBuffer) async -> [SMTPRecipientResult] {
+        if preamble.contains(where: Self.hasLineBreak) {
+            let reply = SMTPReply(501, EnhancedStatusCode(5, 5, 4), "preamble command line holds CR or LF; nothing sent")
+            return recipients.map { _ in .failed(reply) }
+        }
         var transaction = SMTPClientTransaction(mailFrom: mailFrom, recipients: recipients, parameters: parameters,
-                                                pipelining: extensions.pipelining)
+                                                preamble: preamble, pipelining: extensions.pipelining)
         do {
-            let commands = transaction.envelopeCommands
-            var action = SMTPClientTransaction.Action.awaitMoreReplies
-            if extensions.pipelining {
-                for reply in try await Self.send(commands, channel: channel, handler: handler) {
-                    action = transaction.receive(reply)
-                }
-            } else {
-                for command in commands {
-                    action = transaction.receive(try await Self.send([command], channel: channel, handler: handler)[0])
-                    if action != .awaitMoreReplies { break }
+            if !preamble.isEmpty {
+                if extensions.pipelining {
+                    for reply in try await Self.send(transaction.preambleCommands, channel: channel, handler: handler) {
+                        _ = transaction.receive(reply)
+                    }
+                } else {
+                    for command in transaction.preambleCommands {
+                        _ = transaction.receive(try await Self.send([command], channel: channel, handler: handler)[0])
+                        if transaction.state != .preamble { break }
+                    }
                 }
             }
-            switch action {
-            case .sendBody:
-                var out = channel.allocator.buffer(capacity: body.readableBytes + 64)
-                SMTPClientTransaction.writeDotStuffed(body, into: &out)
-                let final = try await Self.send(raw: out, channel: channel, handler: handler, timeout: options.dataTimeout)
-                transaction.bodySent()
-                _ = transaction.receive(final)
-            case .abortData:
-                // 354 for nobody: end DATA with an empty message, then RSET below.
-                let reply = try await Self.send(raw: channel.allocator.buffer(string: ".\r\n"), channel: channel, handler: handler,
-                                                timeout: options.replyTimeout)
-                _ = transaction.receive(reply)
-            case .awaitMoreReplies, .finished:
-                break
+            if transaction.state == .envelope {
+                try await runEnvelope(&transaction, body: body)
             }
             if transaction.needsReset {
                 _ = try? await Self.send(["RSET\r\n"], channel: channel, handler: handler)
@@ -196,6 +203,57 @@ public final class SMTPClientConnection: Sendable {
             channel.close(promise: nil)
         }
         return transaction.results.map { $0 ?? .deferred(SMTPReply(451, EnhancedStatusCode(4, 4, 2), "no reply")) }
+    }
+
+    /// Sends one command line (without CRLF) outside a transaction, such as
+    /// `XCPQ REPORT ...`, and returns the server's reply whatever its code.
+    /// Throws ``SMTPClientError`` when the line holds CR or LF (nothing is
+    /// sent) or the connection fails (it is closed then).
+    public func send(command: String) async throws -> SMTPReply {
+        guard !Self.hasLineBreak(command) else {
+            throw SMTPClientError.protocolError("command line holds CR or LF; nothing sent")
+        }
+        do {
+            return try await Self.send([command + "\r\n"], channel: channel, handler: handler)[0]
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+    }
+
+    private static func hasLineBreak(_ line: String) -> Bool {
+        line.utf8.contains { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }
+    }
+
+    /// MAIL, RCPT..., DATA, the body and the final reply.
+    private func runEnvelope(_ transaction: inout SMTPClientTransaction, body: ByteBuffer) async throws {
+        let commands = transaction.envelopeCommands
+        var action = SMTPClientTransaction.Action.awaitMoreReplies
+        if extensions.pipelining {
+            for reply in try await Self.send(commands, channel: channel, handler: handler) {
+                action = transaction.receive(reply)
+            }
+        } else {
+            for command in commands {
+                action = transaction.receive(try await Self.send([command], channel: channel, handler: handler)[0])
+                if action != .awaitMoreReplies { break }
+            }
+        }
+        switch action {
+        case .sendBody:
+            var out = channel.allocator.buffer(capacity: body.readableBytes + 64)
+            SMTPClientTransaction.writeDotStuffed(body, into: &out)
+            let final = try await Self.send(raw: out, channel: channel, handler: handler, timeout: options.dataTimeout)
+            transaction.bodySent()
+            _ = transaction.receive(final)
+        case .abortData:
+            // 354 for nobody: end DATA with an empty message, then RSET below.
+            let reply = try await Self.send(raw: channel.allocator.buffer(string: ".\r\n"), channel: channel, handler: handler,
+                                            timeout: options.replyTimeout)
+            _ = transaction.receive(reply)
+        case .awaitMoreReplies, .finished:
+            break
+        }
     }
 
     /// True while the TCP connection is open.
@@ -249,7 +307,7 @@ public final class SMTPClientConnection: Sendable {
     /// Sends STARTTLS; on 220 the handler drops any plaintext already
     /// received and starts the handshake before reading on (RFC 3207 §4.2).
     private static func startTLS(channel: Channel, handler: NIOLoopBound<SMTPClientHandler>, context: NIOSSLContext,
-                                 serverName: String?, handshakeTimeout: TimeAmount) async throws -> String {
+                                 serverName: String?, handshakeTimeout: TimeAmount) async throws -> SMTPTLSInfo {
         try await channel.eventLoop.flatSubmit {
             let done = handler.value.expectStartTLS(context: context, serverName: serverName, handshakeTimeout: handshakeTimeout)
             channel.writeAndFlush(channel.allocator.buffer(string: "STARTTLS\r\n"), promise: nil)
@@ -269,7 +327,7 @@ final class SMTPClientHandler: ChannelInboundHandler {
         var context: NIOSSLContext
         var serverName: String?
         var handshakeTimeout: TimeAmount
-        var promise: EventLoopPromise<String>
+        var promise: EventLoopPromise<SMTPTLSInfo>
     }
 
     /// Where STARTTLS stands (RFC 3207).
@@ -277,7 +335,7 @@ final class SMTPClientHandler: ChannelInboundHandler {
         /// STARTTLS was sent; its reply is the next one.
         case awaitingReply(StartTLSRequest)
         /// The handshake is running.
-        case handshaking(EventLoopPromise<String>, timeout: TimeAmount)
+        case handshaking(EventLoopPromise<SMTPTLSInfo>, timeout: TimeAmount)
     }
 
     private var parser = SMTPClientReplyParser()
@@ -343,9 +401,9 @@ final class SMTPClientHandler: ChannelInboundHandler {
 
     /// Registers for the reply to a STARTTLS the caller writes next; the
     /// future gives the TLS version once the handshake completed.
-    func expectStartTLS(context tlsContext: NIOSSLContext, serverName: String?, handshakeTimeout: TimeAmount) -> EventLoopFuture<String> {
+    func expectStartTLS(context tlsContext: NIOSSLContext, serverName: String?, handshakeTimeout: TimeAmount) -> EventLoopFuture<SMTPTLSInfo> {
         guard let context else { preconditionFailure("SMTPClientHandler is not in a pipeline") }
-        let promise = context.eventLoop.makePromise(of: String.self)
+        let promise = context.eventLoop.makePromise(of: SMTPTLSInfo.self)
         guard context.channel.isActive else {
             promise.fail(SMTPClientError.connectionClosed)
             return promise.futureResult
@@ -455,13 +513,14 @@ final class SMTPClientHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls, case .handshaking(let promise, _) = tlsStep {
             var description = "TLS"
-            if let ssl = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self),
-               let version = ssl.tlsVersion {
-                description = version.mailLogName
+            var peer: SMTPPeerCertificate?
+            if let ssl = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self) {
+                if let version = ssl.tlsVersion { description = version.mailLogName }
+                peer = (try? ssl.peerCertificate?.toDERBytes()).map { SMTPPeerCertificate(der: $0) }
             }
             tlsStep = nil
             armTimer()
-            promise.succeed(description)
+            promise.succeed(SMTPTLSInfo(protocolVersion: description, cipher: "unknown", peerCertificate: peer))
         }
         context.fireUserInboundEventTriggered(event)
     }

@@ -22,6 +22,9 @@ public enum SMTPRecipientResult: Sendable, Hashable {
 /// RCPT and DATA go out in one write and the replies are matched in order.
 public struct SMTPClientTransaction: Sendable {
     public enum State: Sendable, Hashable {
+        /// Waiting for the replies to the extension commands sent before MAIL
+        /// (``preamble``); every one must be 2xx.
+        case preamble
         /// Waiting for the replies to MAIL, RCPT... and DATA (`pending` left).
         case envelope
         /// 354 received: the body must be sent now.
@@ -38,23 +41,36 @@ public struct SMTPClientTransaction: Sendable {
     public let mailFrom: String
     public let recipients: [String]
     public let pipelining: Bool
-    public private(set) var state: State = .envelope
+    /// Extension command lines (without CRLF) sent before MAIL, such as
+    /// `XCPQ TRANSFER ...`; the envelope is sent only when each got a 2xx.
+    public let preamble: [String]
+    public private(set) var state: State
     public private(set) var results: [SMTPRecipientResult?]
 
     private var mailReply: SMTPReply?
     private var rcptReplies: [SMTPReply] = []
+    private var preambleReplyCount = 0
     /// Whether the RSET command should follow before another transaction on this connection.
     public private(set) var needsReset = false
 
-    public init(mailFrom: String, recipients: [String], parameters: [String] = [], pipelining: Bool) {
+    public init(mailFrom: String, recipients: [String], parameters: [String] = [], preamble: [String] = [], pipelining: Bool) {
         self.mailFrom = mailFrom
         self.recipients = recipients
         self.pipelining = pipelining
         self.parameters = parameters
+        self.preamble = preamble
+        self.state = preamble.isEmpty ? .envelope : .preamble
         self.results = Array(repeating: nil, count: recipients.count)
     }
 
     private let parameters: [String]
+
+    /// The preamble commands, each with CRLF. With PIPELINING they go out in
+    /// one write, and the envelope only after all their replies: a refused
+    /// preamble line must never be followed by a message.
+    public var preambleCommands: [String] {
+        preamble.map { $0 + "\r\n" }
+    }
 
     /// The envelope commands, each with CRLF, in the order their replies come back.
     public var envelopeCommands: [String] {
@@ -85,8 +101,23 @@ public struct SMTPClientTransaction: Sendable {
     /// and after the last RCPT when none was accepted, it returns `finished`
     /// (so DATA is never sent). With PIPELINING every reply of the batch must
     /// still be read, so it waits for the reply to DATA.
+    ///
+    /// Preamble replies come first: one that is not 2xx ends the transaction
+    /// (`finished`, every recipient failed or deferred with it, RSET needed);
+    /// after the last 2xx the state is ``State/envelope`` and the envelope
+    /// commands go out next.
     public mutating func receive(_ reply: SMTPReply) -> Action {
         switch state {
+        case .preamble:
+            guard reply.isPositiveCompletion else {
+                for index in results.indices { results[index] = Self.classify(reply, success: .deferred(reply)) }
+                needsReset = true
+                state = .done
+                return .finished
+            }
+            preambleReplyCount += 1
+            if preambleReplyCount == preamble.count { state = .envelope }
+            return .awaitMoreReplies
         case .envelope:
             if mailReply == nil {
                 mailReply = reply

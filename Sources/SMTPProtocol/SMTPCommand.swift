@@ -30,6 +30,12 @@ public enum SMTPCommand: Hashable, Sendable {
     case help(String?)
     /// `STARTTLS` (RFC 3207 §4).
     case startTLS
+    /// A verb the listener declared in
+    /// ``SMTPServerConfiguration/extensionVerbs`` (upper-cased), with the rest
+    /// of the line after the first space as it came (UTF-8; empty when the
+    /// line is the verb alone). Answered by
+    /// ``SMTPServerDelegate/extensionCommand(_:argument:transaction:eventLoop:)``.
+    case extended(verb: String, argument: String)
     /// Any other verb (upper-cased, at most 16 characters kept).
     case unknown(verb: String)
 }

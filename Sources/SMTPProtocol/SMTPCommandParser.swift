@@ -15,13 +15,16 @@ public enum SMTPCommandParser {
     static let maxVerbLength = 16
 
     /// Parses one command line; `line` holds the readable bytes without CRLF.
-    public static func parse(_ line: ByteBuffer) throws(SMTPCommandParseError) -> SMTPCommand {
-        try parse(bytes: Array(line.readableBytesView))
+    /// A verb in `extensionVerbs` (upper-case) that is not a standard verb
+    /// becomes ``SMTPCommand/extended(verb:argument:)``; any other unknown
+    /// verb is ``SMTPCommand/unknown(verb:)``.
+    public static func parse(_ line: ByteBuffer, extensionVerbs: Set<String> = []) throws(SMTPCommandParseError) -> SMTPCommand {
+        try parse(bytes: Array(line.readableBytesView), extensionVerbs: extensionVerbs)
     }
 
     /// Parses one command line given as text (convenience for tests and tools).
-    public static func parse(_ line: String) throws(SMTPCommandParseError) -> SMTPCommand {
-        try parse(bytes: Array(line.utf8))
+    public static func parse(_ line: String, extensionVerbs: Set<String> = []) throws(SMTPCommandParseError) -> SMTPCommand {
+        try parse(bytes: Array(line.utf8), extensionVerbs: extensionVerbs)
     }
 
     /// True when every byte of `text` is 7-bit ASCII.
@@ -31,7 +34,7 @@ public enum SMTPCommandParser {
 
     // MARK: - Command = verb [SP argument]
 
-    static func parse(bytes: [UInt8]) throws(SMTPCommandParseError) -> SMTPCommand {
+    static func parse(bytes: [UInt8], extensionVerbs: Set<String> = []) throws(SMTPCommandParseError) -> SMTPCommand {
         if bytes.contains(where: { $0 == 0 || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) {
             throw SMTPCommandParseError(SMTPServerReplies.invalidCharacter)
         }
@@ -66,6 +69,9 @@ public enum SMTPCommandParser {
             let text = try decodeUTF8(trimmed(argument))
             return .help(text.isEmpty ? nil : text)
         default:
+            if extensionVerbs.contains(verb) {
+                return .extended(verb: verb, argument: try decodeUTF8(argument))
+            }
             return .unknown(verb: verb)
         }
     }

@@ -24,6 +24,15 @@ public struct SMTPServerConfiguration: Sendable {
     /// How long a closing reply (`221`, `421`, `554`) may take to be written
     /// before the connection is closed without it.
     public var closeTimeout: TimeAmount
+    /// Before STARTTLS only EHLO, HELO, STARTTLS, NOOP and QUIT are accepted;
+    /// anything else gets `530 5.7.0 Must issue a STARTTLS command first`
+    /// (RFC 3207 §4; stricter than ``SMTPTLSMode/required``, which only guards MAIL).
+    public var requireTLS: Bool
+    /// Verbs (upper-case) that are parsed as ``SMTPCommand/extended(verb:argument:)``
+    /// and answered by the delegate's
+    /// ``SMTPServerDelegate/extensionCommand(_:argument:transaction:eventLoop:)``.
+    /// Standard verbs cannot be overridden.
+    public var extensionVerbs: Set<String>
 
     /// A configuration with the ``SMTPDefaults`` limits unless given.
     public init(
@@ -35,7 +44,9 @@ public struct SMTPServerConfiguration: Sendable {
         minimumDataRate: Int = SMTPDefaults.minimumDataRate,
         dataRateWindow: TimeAmount = .seconds(SMTPDefaults.dataRateWindowSeconds),
         greetingDelay: TimeAmount = .zero,
-        closeTimeout: TimeAmount = .seconds(SMTPDefaults.closeTimeoutSeconds)
+        closeTimeout: TimeAmount = .seconds(SMTPDefaults.closeTimeoutSeconds),
+        requireTLS: Bool = false,
+        extensionVerbs: Set<String> = []
     ) {
         self.listenerName = listenerName
         self.hostname = hostname
@@ -46,5 +57,7 @@ public struct SMTPServerConfiguration: Sendable {
         self.dataRateWindow = dataRateWindow
         self.greetingDelay = greetingDelay
         self.closeTimeout = closeTimeout
+        self.requireTLS = requireTLS
+        self.extensionVerbs = Set(extensionVerbs.map { $0.uppercased() })
     }
 }

@@ -89,7 +89,28 @@ public protocol SMTPServerDelegate: AnyObject {
     /// Called once before the greeting.
     func connectionOpened(_ info: SMTPConnectionInfo, eventLoop: EventLoop) -> EventLoopFuture<SMTPConnectionDecision>
     /// TLS was negotiated (after STARTTLS); protocol like `TLSv1.3`, cipher as OpenSSL names it.
+    /// Called by the default ``tlsEstablished(_:)``; delegates that need the
+    /// peer certificate implement that one instead. Default: nothing.
     func tlsEstablished(protocolVersion: String, cipher: String)
+    /// TLS was negotiated (after STARTTLS), with the client certificate when
+    /// the client sent one. The session state was reset before (RFC 3207 §4.2).
+    /// The default calls ``tlsEstablished(protocolVersion:cipher:)``.
+    func tlsEstablished(_ info: SMTPTLSInfo)
+    /// Extra EHLO keyword lines (`XCPQ 1`) for the session's TLS state; asked
+    /// once when the connection is accepted (`tls` false) and again after the
+    /// TLS handshake (`tls` true, after ``tlsEstablished(_:)``). Lines with
+    /// control characters are dropped. Default: none.
+    func ehloKeywords(tls: Bool) -> [String]
+    /// A command whose verb is in ``SMTPServerConfiguration/extensionVerbs``.
+    /// `transaction` is the open mail transaction, if any. A 5xx answer counts
+    /// as a bad command (see ``SMTPServerConfiguration/maxBadCommands``); a
+    /// failed future is `451 4.3.0`. Default: `502 5.5.1 Command not implemented`.
+    func extensionCommand(_ verb: String, argument: String, transaction: SMTPTransaction?, eventLoop: EventLoop) -> EventLoopFuture<SMTPReply>
+    /// RSET, EHLO or HELO, or the TLS handshake reset the session (RFC 5321
+    /// §4.1.1.5, §4.1.4; RFC 3207 §4.2): forget what extension commands set
+    /// up. Comes after ``transactionAborted(_:)`` when a transaction was open.
+    /// Default: nothing.
+    func sessionReset()
     /// MAIL FROM passed syntax and SIZE checks; decide whether to take it.
     func mailFrom(_ transaction: SMTPTransaction, eventLoop: EventLoop) -> EventLoopFuture<SMTPReply>
     /// RCPT TO passed syntax and the recipient limit; `recipient` is not yet in `transaction`.
@@ -101,6 +122,23 @@ public protocol SMTPServerDelegate: AnyObject {
     func transactionAborted(_ transaction: SMTPTransaction)
     /// The connection is closed; `reason` is a short text for mail_logs (`QUIT`, `timeout`, `too many errors`...).
     func connectionClosed(reason: String)
+}
+
+extension SMTPServerDelegate {
+    public func tlsEstablished(protocolVersion: String, cipher: String) {}
+
+    public func tlsEstablished(_ info: SMTPTLSInfo) {
+        tlsEstablished(protocolVersion: info.protocolVersion, cipher: info.cipher)
+    }
+
+    public func ehloKeywords(tls: Bool) -> [String] { [] }
+
+    public func extensionCommand(_ verb: String, argument: String, transaction: SMTPTransaction?,
+                                 eventLoop: EventLoop) -> EventLoopFuture<SMTPReply> {
+        eventLoop.makeSucceededFuture(SMTPServerReplies.notImplemented)
+    }
+
+    public func sessionReset() {}
 }
 
 /// Named defaults for every limit (RFC 5321 §4.5.3 and our own policy).

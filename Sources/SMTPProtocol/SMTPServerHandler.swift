@@ -49,7 +49,9 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
         self.machine = SMTPServerStateMachine(configuration: .init(
             hostname: configuration.hostname,
             tlsAvailable: configuration.tlsContext != nil,
-            maxBadCommands: configuration.maxBadCommands
+            maxBadCommands: configuration.maxBadCommands,
+            requireTLS: configuration.requireTLS,
+            extensionVerbs: configuration.extensionVerbs
         ))
     }
 
@@ -75,6 +77,9 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
             .hop(to: context.eventLoop)
             .assumeIsolated()
             .whenComplete { result in
+                if case .success(.accept) = result {
+                    self.machine.setAdditionalEHLOKeywords(self.delegate.ehloKeywords(tls: false))
+                }
                 self.perform(self.machine.connectionDecision(result), context: context)
                 self.pump(context: context)
             }
@@ -98,9 +103,12 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
             return
         }
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
-            let version = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?.tlsVersion
+            let ssl = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+            let peer = (try? ssl?.peerCertificate?.toDERBytes()).map { SMTPPeerCertificate(der: $0) }
             machine.tlsEstablished()
-            delegate.tlsEstablished(protocolVersion: Self.name(of: version), cipher: "unknown")
+            delegate.sessionReset()
+            delegate.tlsEstablished(SMTPTLSInfo(protocolVersion: Self.name(of: ssl?.tlsVersion), cipher: "unknown", peerCertificate: peer))
+            machine.setAdditionalEHLOKeywords(delegate.ehloKeywords(tls: true))
             idleDeadline = context.eventLoop.now + configuration.commandTimeout
             pump(context: context)
         }
@@ -210,6 +218,20 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
         case .sendAndAbortTransaction(let reply, let transaction):
             delegate.transactionAborted(transaction)
             write(reply, context: context)
+
+        case .resetSession(let reply, let transaction):
+            if let transaction { delegate.transactionAborted(transaction) }
+            delegate.sessionReset()
+            write(reply, context: context)
+
+        case .askExtension(let verb, let argument, let transaction):
+            delegate.extensionCommand(verb, argument: argument, transaction: transaction, eventLoop: context.eventLoop)
+                .hop(to: context.eventLoop)
+                .assumeIsolated()
+                .whenComplete { result in
+                    self.perform(self.machine.extensionAnswered(result), context: context)
+                    self.pump(context: context)
+                }
 
         case .askMailFrom(let transaction):
             delegate.mailFrom(transaction, eventLoop: context.eventLoop)

@@ -30,6 +30,7 @@ enum SMTPServerReplies {
     static let vrfy = SMTPReply(252, .init(2, 5, 0), "Cannot VRFY user, but will accept message and attempt delivery")
     static let help = SMTPReply(214, .init(2, 0, 0), "See RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS")
     static let ok = SMTPReply(250, .init(2, 0, 0), "Ok")
+    static let notImplemented = SMTPReply(502, .init(5, 5, 1), "Command not implemented")
     static let startData = SMTPReply(354, nil, "End data with <CR><LF>.<CR><LF>")
 
     static func syntax(_ usage: String) -> SMTPReply {
@@ -77,7 +78,7 @@ enum SMTPServerReplies {
     }
 
     /// The EHLO response (RFC 5321 §4.1.1.1); no enhanced code (RFC 2034 §3).
-    static func ehlo(hostname: String, client: String, maxMessageSize: Int, offerSTARTTLS: Bool) -> SMTPReply {
+    static func ehlo(hostname: String, client: String, maxMessageSize: Int, offerSTARTTLS: Bool, additional: [String] = []) -> SMTPReply {
         var lines = [
             "\(hostname) Hello \(client)",
             "PIPELINING",
@@ -88,6 +89,7 @@ enum SMTPServerReplies {
             "CHUNKING",
         ]
         if offerSTARTTLS { lines.append("STARTTLS") }
+        lines.append(contentsOf: additional)
         lines.append("HELP")
         return SMTPReply(code: 250, enhanced: nil, lines: lines)
     }

@@ -17,12 +17,19 @@ public struct SMTPServerStateMachine {
         public var tlsAvailable: Bool
         /// More bad commands than this ends the session with `421 4.7.0`.
         public var maxBadCommands: Int
+        /// Before TLS only EHLO, HELO, STARTTLS, NOOP and QUIT; the rest gets `530 5.7.0`.
+        public var requireTLS: Bool
+        /// Upper-case verbs handed to the delegate as ``SMTPCommand/extended(verb:argument:)``.
+        public var extensionVerbs: Set<String>
 
         /// The listener facts; see the properties.
-        public init(hostname: String, tlsAvailable: Bool, maxBadCommands: Int = SMTPDefaults.maxBadCommands) {
+        public init(hostname: String, tlsAvailable: Bool, maxBadCommands: Int = SMTPDefaults.maxBadCommands,
+                    requireTLS: Bool = false, extensionVerbs: Set<String> = []) {
             self.hostname = hostname
             self.tlsAvailable = tlsAvailable
             self.maxBadCommands = maxBadCommands
+            self.requireTLS = requireTLS
+            self.extensionVerbs = Set(extensionVerbs.map { $0.uppercased() })
         }
     }
 
@@ -44,6 +51,12 @@ public struct SMTPServerStateMachine {
         case askRcptTo(String, SMTPTransaction)
         /// Hand the message to the delegate; answer with ``messageAnswered(_:)``.
         case askMessage(SMTPTransaction, ByteBuffer)
+        /// Ask the delegate about an extension command (with the open
+        /// transaction, if any); answer with ``extensionAnswered(_:)``.
+        case askExtension(verb: String, argument: String, transaction: SMTPTransaction?)
+        /// RSET, EHLO or HELO: tell the delegate the transaction (if any) was
+        /// aborted, then that the session was reset, then write the reply.
+        case resetSession(SMTPReply, abortedTransaction: SMTPTransaction?)
         /// Write the reply, flush, then start TLS; call ``tlsEstablished()`` when done.
         case startTLS(SMTPReply)
         /// Write the reply (if any), flush and close. Abort the transaction (if any) first.
@@ -59,6 +72,7 @@ public struct SMTPServerStateMachine {
         case awaitingMailFromAnswer(SMTPTransaction)
         case awaitingRcptAnswer(String)
         case awaitingMessageAnswer
+        case awaitingExtensionAnswer
         case receivingData
         case receivingChunk
         case startingTLS
@@ -87,6 +101,8 @@ public struct SMTPServerStateMachine {
     private var pendingChunkReply: SMTPReply?
     /// The server is shutting down: end the session at the next point between transactions.
     public private(set) var isShuttingDown = false
+    /// Keyword lines the owner adds to the EHLO reply for the current TLS state.
+    public private(set) var additionalEHLOKeywords: [String] = []
 
     /// A machine for a new connection; call ``connectionOpened()`` next.
     public init(configuration: Configuration, framer: SMTPServerFramer = SMTPServerFramer()) {
@@ -99,7 +115,7 @@ public struct SMTPServerStateMachine {
     /// True while a delegate answer is outstanding.
     public var isAwaitingDelegate: Bool {
         switch state {
-        case .awaitingDecision, .awaitingMailFromAnswer, .awaitingRcptAnswer, .awaitingMessageAnswer: true
+        case .awaitingDecision, .awaitingMailFromAnswer, .awaitingRcptAnswer, .awaitingMessageAnswer, .awaitingExtensionAnswer: true
         default: false
         }
     }
@@ -108,7 +124,7 @@ public struct SMTPServerStateMachine {
     /// owner may stop reading from the socket meanwhile (back-pressure).
     public var shouldPauseReading: Bool {
         switch state {
-        case .awaitingMailFromAnswer, .awaitingRcptAnswer, .awaitingMessageAnswer: true
+        case .awaitingMailFromAnswer, .awaitingRcptAnswer, .awaitingMessageAnswer, .awaitingExtensionAnswer: true
         default: false
         }
     }
@@ -178,6 +194,14 @@ public struct SMTPServerStateMachine {
         }
     }
 
+    /// Sets the keyword lines added to EHLO replies from now on (before
+    /// `HELP`); lines that are empty or hold control characters are dropped.
+    public mutating func setAdditionalEHLOKeywords(_ keywords: [String]) {
+        additionalEHLOKeywords = keywords.filter { line in
+            !line.isEmpty && line.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F }
+        }
+    }
+
     /// TLS negotiation finished: forget everything learnt before (RFC 3207 §4.2).
     public mutating func tlsEstablished() {
         guard case .startingTLS = state else { return }
@@ -214,8 +238,8 @@ public struct SMTPServerStateMachine {
         switch state {
         case .idle, .awaitingDecision, .awaitingGreeting, .ready, .rejected:
             return close(SMTPServerReplies.shuttingDown(hostname: configuration.hostname), reason: "shutdown")
-        case .awaitingMailFromAnswer, .awaitingRcptAnswer, .awaitingMessageAnswer, .receivingData, .receivingChunk,
-             .startingTLS, .closed:
+        case .awaitingMailFromAnswer, .awaitingRcptAnswer, .awaitingMessageAnswer, .awaitingExtensionAnswer,
+             .receivingData, .receivingChunk, .startingTLS, .closed:
             return nil
         }
     }
@@ -257,6 +281,16 @@ public struct SMTPServerStateMachine {
         return .send(Self.reply(from: result))
     }
 
+    /// The delegate's answer to an extension command; a failed future is
+    /// `451 4.3.0`, a 5xx answer counts as a bad command.
+    public mutating func extensionAnswered(_ result: Result<SMTPReply, any Error>) -> Action {
+        guard case .awaitingExtensionAnswer = state else { return .wait }
+        state = .ready
+        let reply = Self.reply(from: result)
+        if reply.isPermanentFailure { return badCommand(reply) }
+        return .send(reply)
+    }
+
     private static func reply(from result: Result<SMTPReply, any Error>) -> SMTPReply {
         switch result {
         case .success(let reply): reply
@@ -285,7 +319,7 @@ public struct SMTPServerStateMachine {
             completedCommandCount += 1
             let command: SMTPCommand
             do {
-                command = try SMTPCommandParser.parse(line)
+                command = try SMTPCommandParser.parse(line, extensionVerbs: configuration.extensionVerbs)
             } catch {
                 if case .rejected = state { return badCommand(SMTPServerReplies.badSequence) }
                 return badCommand(error.reply)
@@ -309,7 +343,20 @@ public struct SMTPServerStateMachine {
         }
     }
 
+    /// RFC 3207 §4: with ``Configuration/requireTLS`` only these are accepted before TLS.
+    private func isAllowedBeforeTLS(_ command: SMTPCommand) -> Bool {
+        switch command {
+        case .ehlo, .helo, .startTLS, .noop, .quit: true
+        // BDAT is refused where its chunk can be read and dropped.
+        case .bdat: true
+        default: false
+        }
+    }
+
+    private var mustStartTLSFirst: Bool { configuration.requireTLS && !isTLS }
+
     private mutating func handle(_ command: SMTPCommand) -> Action {
+        if mustStartTLSFirst, !isAllowedBeforeTLS(command) { return badCommand(SMTPServerReplies.mustStartTLS) }
         switch command {
         case .ehlo(let name), .helo(let name):
             heloName = name
@@ -319,13 +366,13 @@ public struct SMTPServerStateMachine {
                     hostname: configuration.hostname,
                     client: name,
                     maxMessageSize: policy.maxMessageSize,
-                    offerSTARTTLS: offersSTARTTLS
+                    offerSTARTTLS: offersSTARTTLS,
+                    additional: additionalEHLOKeywords
                 )
             } else {
                 reply = SMTPServerReplies.helo(hostname: configuration.hostname, client: name)
             }
-            if let open = takeTransaction() { return .sendAndAbortTransaction(reply, open) }
-            return .send(reply)
+            return .resetSession(reply, abortedTransaction: takeTransaction())
 
         case .mail(let path, let parameters):
             guard let heloName else { return badCommand(SMTPServerReplies.needHelo) }
@@ -366,7 +413,9 @@ public struct SMTPServerStateMachine {
 
         case .bdat(let size, let last):
             var refusal: SMTPReply?
-            if let open = transaction {
+            if mustStartTLSFirst {
+                refusal = SMTPServerReplies.mustStartTLS
+            } else if let open = transaction {
                 if open.recipients.isEmpty { refusal = SMTPServerReplies.noValidRecipients }
             } else {
                 refusal = SMTPServerReplies.needMail
@@ -384,8 +433,7 @@ public struct SMTPServerStateMachine {
 
         case .rset:
             framer.abortMessage()
-            if let open = takeTransaction() { return .sendAndAbortTransaction(SMTPServerReplies.ok, open) }
-            return .send(SMTPServerReplies.ok)
+            return .resetSession(SMTPServerReplies.ok, abortedTransaction: takeTransaction())
 
         case .noop:
             return .send(SMTPServerReplies.ok)
@@ -407,6 +455,10 @@ public struct SMTPServerStateMachine {
             framer.discardBufferedBytes()
             state = .startingTLS
             return .startTLS(SMTPServerReplies.readyToStartTLS)
+
+        case .extended(let verb, let argument):
+            state = .awaitingExtensionAnswer
+            return .askExtension(verb: verb, argument: argument, transaction: transaction)
 
         case .unknown(let verb):
             return badCommand(SMTPServerReplies.unknownCommand(verb))

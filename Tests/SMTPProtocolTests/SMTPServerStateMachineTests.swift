@@ -19,8 +19,10 @@ import Testing
         return machine
     }
 
-    /// Runs `input` answering every delegate question with 250; returns the replies.
-    func run(_ machine: inout SMTPServerStateMachine, _ input: String) -> [SMTPReply] {
+    /// Runs `input` answering every delegate question with 250 (extension
+    /// commands with `extensionReply`); returns the replies.
+    func run(_ machine: inout SMTPServerStateMachine, _ input: String,
+             extensionReply: (String, String) -> SMTPReply = { _, _ in SMTPReply(250, .init(2, 0, 0), "Ok") }) -> [SMTPReply] {
         if let action = machine.receivedBytes(ByteBuffer(string: input)) {
             if case .close(let reply?, _, _) = action { return [reply] }
             return []
@@ -31,7 +33,7 @@ import Testing
             switch action {
             case .readMore, .wait, .scheduleGreeting:
                 return replies
-            case .send(let reply), .sendAndAbortTransaction(let reply, _), .startTLS(let reply):
+            case .send(let reply), .sendAndAbortTransaction(let reply, _), .startTLS(let reply), .resetSession(let reply, _):
                 replies.append(reply)
                 action = machine.nextAction()
             case .close(let reply, _, _):
@@ -43,6 +45,8 @@ import Testing
                 action = machine.rcptToAnswered(.success(SMTPReply(250, .init(2, 1, 5), "Ok")))
             case .askMessage:
                 action = machine.messageAnswered(.success(SMTPReply(250, .init(2, 0, 0), "queued")))
+            case .askExtension(let verb, let argument, _):
+                action = machine.extensionAnswered(.success(extensionReply(verb, argument)))
             }
         }
     }
