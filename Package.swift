@@ -142,7 +142,7 @@ let package = Package(
         .testTarget(
             name: "CPQTests",
             dependencies: [
-                "CPQ", "SMTPProtocol", "Scanning",
+                "CPQ", "CPQTLS", "SMTPProtocol", "Scanning",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

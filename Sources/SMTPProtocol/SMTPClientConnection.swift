@@ -55,6 +55,10 @@ public struct SMTPClientOptions: Sendable {
     public var setupTimeout: TimeAmount
     /// Deadline for the 221 after QUIT; the connection is closed either way.
     public var quitTimeout: TimeAmount
+    /// Makes the TLS handler for STARTTLS from `tlsContext` and the server name,
+    /// e.g. with a custom certificate verification (CPQ pins its manager); nil means
+    /// `NIOSSLClientHandler(context:serverHostname:)`.
+    public var makeTLSHandler: (@Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler)?
 
     public init(localHostname: String, tlsContext: NIOSSLContext? = nil, tlsServerName: String? = nil, tlsRequired: Bool = false,
                 connectTimeout: TimeAmount = .seconds(30), replyTimeout: TimeAmount = .seconds(300), dataTimeout: TimeAmount = .seconds(600),
@@ -146,7 +150,8 @@ public final class SMTPClientConnection: Sendable {
             if let tlsContext = options.tlsContext {
                 if extensions.startTLS {
                     tls = try await startTLS(channel: channel, handler: handler, context: tlsContext,
-                                                     serverName: options.tlsServerName, handshakeTimeout: options.tlsHandshakeTimeout)
+                                             serverName: options.tlsServerName, handshakeTimeout: options.tlsHandshakeTimeout,
+                                             makeHandler: options.makeTLSHandler)
                     extensions = try await ehlo(channel: channel, handler: handler, hostname: options.localHostname)
                 } else if options.tlsRequired {
                     throw SMTPClientError.tlsFailed("the server does not offer STARTTLS")
@@ -307,9 +312,11 @@ public final class SMTPClientConnection: Sendable {
     /// Sends STARTTLS; on 220 the handler drops any plaintext already
     /// received and starts the handshake before reading on (RFC 3207 §4.2).
     private static func startTLS(channel: Channel, handler: NIOLoopBound<SMTPClientHandler>, context: NIOSSLContext,
-                                 serverName: String?, handshakeTimeout: TimeAmount) async throws -> SMTPTLSInfo {
+                                 serverName: String?, handshakeTimeout: TimeAmount,
+                                 makeHandler: (@Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler)?) async throws -> SMTPTLSInfo {
         try await channel.eventLoop.flatSubmit {
-            let done = handler.value.expectStartTLS(context: context, serverName: serverName, handshakeTimeout: handshakeTimeout)
+            let done = handler.value.expectStartTLS(context: context, serverName: serverName, handshakeTimeout: handshakeTimeout,
+                                                    makeHandler: makeHandler)
             channel.writeAndFlush(channel.allocator.buffer(string: "STARTTLS\r\n"), promise: nil)
             return done
         }.get()
@@ -328,6 +335,7 @@ final class SMTPClientHandler: ChannelInboundHandler {
         var serverName: String?
         var handshakeTimeout: TimeAmount
         var promise: EventLoopPromise<SMTPTLSInfo>
+        var makeHandler: (@Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler)?
     }
 
     /// Where STARTTLS stands (RFC 3207).
@@ -401,7 +409,8 @@ final class SMTPClientHandler: ChannelInboundHandler {
 
     /// Registers for the reply to a STARTTLS the caller writes next; the
     /// future gives the TLS version once the handshake completed.
-    func expectStartTLS(context tlsContext: NIOSSLContext, serverName: String?, handshakeTimeout: TimeAmount) -> EventLoopFuture<SMTPTLSInfo> {
+    func expectStartTLS(context tlsContext: NIOSSLContext, serverName: String?, handshakeTimeout: TimeAmount,
+                        makeHandler: (@Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler)? = nil) -> EventLoopFuture<SMTPTLSInfo> {
         guard let context else { preconditionFailure("SMTPClientHandler is not in a pipeline") }
         let promise = context.eventLoop.makePromise(of: SMTPTLSInfo.self)
         guard context.channel.isActive else {
@@ -413,7 +422,7 @@ final class SMTPClientHandler: ChannelInboundHandler {
             return promise.futureResult
         }
         tlsStep = .awaitingReply(StartTLSRequest(context: tlsContext, serverName: serverName,
-                                                 handshakeTimeout: handshakeTimeout, promise: promise))
+                                                 handshakeTimeout: handshakeTimeout, promise: promise, makeHandler: makeHandler))
         pendingTimeout = nil
         armTimer()
         return promise.futureResult
@@ -499,7 +508,8 @@ final class SMTPClientHandler: ChannelInboundHandler {
             return
         }
         do {
-            let ssl = try NIOSSLClientHandler(context: request.context, serverHostname: request.serverName)
+            let ssl = try request.makeHandler?(request.context, request.serverName)
+                ?? NIOSSLClientHandler(context: request.context, serverHostname: request.serverName)
             tlsStep = .handshaking(request.promise, timeout: request.handshakeTimeout)
             armTimer()
             try context.pipeline.syncOperations.addHandler(ssl, position: .first)

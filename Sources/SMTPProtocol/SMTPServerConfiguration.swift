@@ -33,6 +33,10 @@ public struct SMTPServerConfiguration: Sendable {
     /// ``SMTPServerDelegate/extensionCommand(_:argument:transaction:eventLoop:)``.
     /// Standard verbs cannot be overridden.
     public var extensionVerbs: Set<String>
+    /// Makes the TLS handler for STARTTLS from ``tlsContext``, e.g. with a custom
+    /// certificate verification (CPQ checks the peer against its CA and the paired
+    /// gateways); nil means `NIOSSLServerHandler(context:)`.
+    public var makeTLSHandler: (@Sendable (NIOSSLContext) throws -> NIOSSLServerHandler)?
 
     /// A configuration with the ``SMTPDefaults`` limits unless given.
     public init(

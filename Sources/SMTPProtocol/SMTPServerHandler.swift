@@ -271,7 +271,8 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
             // Added synchronously, before any further read is delivered: every
             // byte after the 220 goes through TLS (RFC 3207 §4.2).
             do {
-                try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext), position: .first)
+                let ssl = try configuration.makeTLSHandler?(tlsContext) ?? NIOSSLServerHandler(context: tlsContext)
+                try context.pipeline.syncOperations.addHandler(ssl, position: .first)
             } catch {
                 closeReason = "TLS failed: \(error)"
                 context.close(promise: nil)
