@@ -70,6 +70,7 @@ public actor DeliveryQueue: Service {
     private nonisolated let clock: @Sendable () -> Double
     private nonisolated let tickInterval: Duration
     private nonisolated let tlsContext: NIOSSLContext?
+    private nonisolated let customization: DeliveryCustomization
 
     struct Item: Sendable {
         var envelope: MessageEnvelope
@@ -112,22 +113,36 @@ public actor DeliveryQueue: Service {
                 tickInterval: Duration = .milliseconds(250),
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
                 onBounce: @escaping BounceHandler) {
-        let tlsContext: NIOSSLContext?
-        do {
-            tlsContext = try Self.makeTLSContext(for: destination.tls)
-        } catch {
-            tlsContext = nil
-            log.critical("Destination \(destination.name): no TLS client context (\(error)); "
-                + (destination.tls == .required ? "nothing is delivered until this is fixed" : "delivery goes on in plain text"))
+        self.init(destination: destination, policy: policy, spool: spool, log: log, group: group, tickInterval: tickInterval,
+                  clock: clock, customization: DeliveryCustomization(), onBounce: onBounce)
+    }
+
+    /// A queue to a next hop that needs more than plain SMTP (the CPQ queues): its own
+    /// TLS context and handler, lines before each MAIL, a label for the delivery logs.
+    /// Without a TLS context in `customization`, the destination's `tls` mode decides.
+    public init(destination: Destination, policy: DeliveryPolicy, spool: any MessageSpool, log: MailLog,
+                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                tickInterval: Duration = .milliseconds(250),
+                clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
+                customization: DeliveryCustomization, onBounce: @escaping BounceHandler) {
+        var tlsContext = customization.tlsContext
+        if tlsContext == nil {
+            do {
+                tlsContext = try Self.makeTLSContext(for: destination.tls)
+            } catch {
+                log.critical("Destination \(destination.name): no TLS client context (\(error)); "
+                    + (destination.tls == .required ? "nothing is delivered until this is fixed" : "delivery goes on in plain text"))
+            }
         }
         self.init(destination: destination, policy: policy, spool: spool, log: log, group: group, tickInterval: tickInterval,
-                  clock: clock, tlsContext: tlsContext, onBounce: onBounce)
+                  clock: clock, tlsContext: tlsContext, customization: customization, onBounce: onBounce)
     }
 
     /// A queue with the given client TLS context (tests pass nil for a context that could not be made).
     init(destination: Destination, policy: DeliveryPolicy, spool: any MessageSpool, log: MailLog, group: EventLoopGroup,
          tickInterval: Duration, clock: @escaping @Sendable () -> Double, tlsContext: NIOSSLContext?,
-         onBounce: @escaping BounceHandler) {
+         customization: DeliveryCustomization = DeliveryCustomization(), onBounce: @escaping BounceHandler) {
+        self.customization = customization
         self.destination = destination
         self.policy = policy
         self.spool = spool
@@ -425,17 +440,23 @@ public actor DeliveryQueue: Service {
         case failed
     }
 
+    private nonisolated func clientOptions(tlsContext: NIOSSLContext?, required: Bool) -> SMTPClientOptions {
+        var options = SMTPClientOptions(
+            localHostname: policy.localHostname, tlsContext: tlsContext,
+            // SNI and name checks need a host name; for an IP literal only the chain is verified.
+            tlsServerName: required && (try? SocketAddress(ipAddress: destination.host, port: 0)) == nil
+                ? destination.host : nil,
+            tlsRequired: required)
+        if tlsContext != nil { options.makeTLSHandler = customization.makeTLSHandler }
+        return options
+    }
+
     private nonisolated func open(dcid: UInt64, tlsContext: NIOSSLContext?) async -> ConnectResult {
         let required = destination.tls == .required
         do {
             let connection = try await SMTPClientConnection.connect(
                 host: destination.host, port: destination.port, group: group,
-                options: SMTPClientOptions(
-                    localHostname: policy.localHostname, tlsContext: tlsContext,
-                    // SNI and name checks need a host name; for an IP literal only the chain is verified.
-                    tlsServerName: required && (try? SocketAddress(ipAddress: destination.host, port: 0)) == nil
-                        ? destination.host : nil,
-                    tlsRequired: required),
+                options: clientOptions(tlsContext: tlsContext, required: required),
                 onConnected: { localAddress in
                     self.log.info("New SMTP DCID \(dcid) interface \(localAddress) address \(self.destination.host) port \(self.destination.port)")
                 })
@@ -499,7 +520,8 @@ public actor DeliveryQueue: Service {
             await finishAttempt(item, delivered: [], failed: [], deferred: item.pending)
             return true
         }
-        log.info("Delivery start DCID \(dcid) MID \(mid) to RID \(Self.ridList(item.pending))")
+        let label = customization.logLabel.map { " to \($0)" } ?? ""
+        log.info("Delivery start DCID \(dcid) MID \(mid) to RID \(Self.ridList(item.pending))\(label)")
         var parameters: [String] = []
         if connection.extensions.size != nil { parameters.append("SIZE=\(body.readableBytes)") }
         if connection.extensions.eightBitMIME { parameters.append("BODY=8BITMIME") }
@@ -515,7 +537,7 @@ public actor DeliveryQueue: Service {
         let results = await connection.deliver(
             mailFrom: item.envelope.mailFrom,
             recipients: item.pending.map { item.envelope.recipients[$0] },
-            parameters: parameters, body: body)
+            parameters: parameters, preamble: customization.preamble?(item.envelope) ?? [], body: body)
         var done: [Int] = []
         var failed: [FailedRecipient] = []
         var later: [Int] = []
@@ -541,7 +563,7 @@ public actor DeliveryQueue: Service {
             } catch {
                 log.critical("MID \(mid) delivered but the outcome could not be recorded: \(error)")
             }
-            log.info("Message done DCID \(dcid) MID \(mid) to RID \(Self.ridList(done))")
+            log.info("Message done DCID \(dcid) MID \(mid) to RID \(Self.ridList(done))\(customization.logLabel.map { " (\($0.lowercased()))" } ?? "")")
             log.info("MID \(mid) RID \(Self.ridList(done)) Response '\(doneReply?.text ?? "")'")
         }
         if !failed.isEmpty {

@@ -1,3 +1,4 @@
+import NIOSSL
 /// Whether a queue uses STARTTLS towards its host.
 public enum DestinationTLSMode: String, Sendable, Hashable, Codable, CaseIterable {
     /// Plain text only.
@@ -74,5 +75,28 @@ public struct DeliveryPolicy: Sendable, Hashable {
         self.maxQueueLifetime = maxQueueLifetime
         self.hostDownAfterFailures = hostDownAfterFailures
         self.idleConnectionTimeout = idleConnectionTimeout
+    }
+}
+
+/// What a delivery queue does beyond plain SMTP for a next hop such as the manager's
+/// cpq_listener: its own TLS (the CPQ CA and pin), lines before each MAIL (XCPQ TRANSFER
+/// and HOLD), and a label in the delivery logs (`to Centralized Policy Quarantine`).
+public struct DeliveryCustomization: Sendable {
+    /// The client TLS context; nil means the destination's `tls` mode decides as usual.
+    public var tlsContext: NIOSSLContext?
+    /// Builds the STARTTLS handler (custom verification); nil means a plain one.
+    public var makeTLSHandler: (@Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler)?
+    /// Lines sent before MAIL for a message; each must get a 2xx.
+    public var preamble: (@Sendable (MessageEnvelope) -> [String])?
+    /// Appended to `Delivery start ... to RID [0]` and `Message done ...` lines.
+    public var logLabel: String?
+
+    public init(tlsContext: NIOSSLContext? = nil,
+                makeTLSHandler: (@Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler)? = nil,
+                preamble: (@Sendable (MessageEnvelope) -> [String])? = nil, logLabel: String? = nil) {
+        self.tlsContext = tlsContext
+        self.makeTLSHandler = makeTLSHandler
+        self.preamble = preamble
+        self.logLabel = logLabel
     }
 }

@@ -87,6 +87,8 @@ struct DeliveryQueueTests {
 
         /// The MAIL parameters of every transaction, in order.
         let mailParameters = NIOLockedValueBox<[[String: String]]>([])
+        /// XTEST arguments received, in order (`REFUSE` is refused with 550).
+        let extensionLines = NIOLockedValueBox<[String]>([])
     }
 
     /// Answers per recipient prefix; `hop` decides on connections and counts.
@@ -110,6 +112,12 @@ struct DeliveryQueueTests {
         func messageReceived(_ transaction: SMTPTransaction, body: ByteBuffer, eventLoop: EventLoop) -> EventLoopFuture<SMTPReply> {
             hop.countMessage()
             return eventLoop.makeSucceededFuture(SMTPReply(250, EnhancedStatusCode(2, 0, 0), "Ok: queued"))
+        }
+        func extensionCommand(_ verb: String, argument: String, transaction: SMTPTransaction?,
+                              eventLoop: EventLoop) -> EventLoopFuture<SMTPReply> {
+            hop.extensionLines.withLockedValue { $0.append(argument) }
+            if argument == "REFUSE" { return eventLoop.makeSucceededFuture(SMTPReply(550, EnhancedStatusCode(5, 7, 1), "not you")) }
+            return eventLoop.makeSucceededFuture(SMTPReply(250, EnhancedStatusCode(2, 0, 0), "noted"))
         }
         func transactionAborted(_ transaction: SMTPTransaction) {}
         func connectionClosed(reason: String) {}
@@ -144,6 +152,7 @@ struct DeliveryQueueTests {
     /// `noTLSContext` builds the queue as if its TLS client context could not be made.
     func withQueue(reachable: Bool = true, port fixedPort: Int? = nil, maxConnections: Int = 2, retryInitial: Double = 0.2,
                    hostDownAfterFailures: Int = 3, tls: DestinationTLSMode = .off, noTLSContext: Bool = false,
+                   customization: DeliveryCustomization = DeliveryCustomization(),
                    clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
                    _ body: (DeliveryQueue, MemorySpool, Bounces, Hop, MailLog) async throws -> Void) async throws {
         let hop = Hop()
@@ -151,7 +160,7 @@ struct DeliveryQueueTests {
         var port = fixedPort ?? 9  // discard: nothing listens there on a test machine
         if reachable, fixedPort == nil {
             let channel = try await SMTPServer.bind(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton,
-                configuration: SMTPServerConfiguration(listenerName: "hop", hostname: "hop.test"),
+                configuration: SMTPServerConfiguration(listenerName: "hop", hostname: "hop.test", extensionVerbs: ["XTEST"]),
                 makeDelegate: { ScriptedNextHop(hop: hop) }).get()
             server = channel
             port = channel.localAddress!.port!
@@ -173,7 +182,7 @@ struct DeliveryQueueTests {
             ? DeliveryQueue(destination: destination, policy: policy, spool: spool, log: log, group: MultiThreadedEventLoopGroup.singleton,
                             tickInterval: .milliseconds(20), clock: clock, tlsContext: nil, onBounce: onBounce)
             : DeliveryQueue(destination: destination, policy: policy, spool: spool, log: log,
-                            tickInterval: .milliseconds(20), clock: clock, onBounce: onBounce)
+                            tickInterval: .milliseconds(20), clock: clock, customization: customization, onBounce: onBounce)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await queue.run() }
             do {
@@ -312,6 +321,32 @@ struct DeliveryQueueTests {
             #expect(parameters.first?["SMTPUTF8"] != nil)
             #expect(parameters.last?["SMTPUTF8"] == nil)
             #expect(parameters.allSatisfy { $0["BODY"] == "8BITMIME" })
+        }
+    }
+
+    /// A customized queue (the CPQ queues) sends its preamble lines before each MAIL,
+    /// labels its delivery logs, and a refused preamble line fails the message.
+    @Test func preambleLinesGoBeforeEachMailAndARefusalBounces() async throws {
+        let customization = DeliveryCustomization(
+            preamble: { envelope in envelope.mid == 31 ? ["XTEST REFUSE"] : ["XTEST first \(envelope.mid)", "XTEST second"] },
+            logLabel: "Centralized Policy Quarantine")
+        try await withQueue(customization: customization) { queue, spool, bounces, hop, log in
+            let accepted = Self.envelope(30, ["a@x.example"])
+            let refused = Self.envelope(31, ["b@x.example"])
+            for envelope in [accepted, refused] {
+                spool.add(envelope)
+                await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: [0]))
+            }
+            try await Self.waitUntil("delivery and bounce") {
+                spool.recorded(.delivered, mid: 30) == [0] && spool.recorded(.bounced, mid: 31) == [0]
+            }
+            let lines = hop.extensionLines.withLockedValue { $0 }
+            #expect(lines.contains("first 30") && lines.contains("second") && lines.contains("REFUSE"))
+            #expect(hop.messages == 1)
+            #expect(bounces.all.first?.reply.enhanced == EnhancedStatusCode(5, 7, 1))
+            let text = log.recentLines.joined(separator: "\n")
+            #expect(text.contains("MID 30 to RID [0] to Centralized Policy Quarantine"), "\(text)")
+            #expect(text.contains("MID 30 to RID [0] (centralized policy quarantine)"), "\(text)")
         }
     }
 
