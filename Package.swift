@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         .target(
@@ -83,6 +84,16 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
+            ],
+            exclude: ["README.md"]
+        ),
+        .target(
+            name: "QuarantineStore",
+            dependencies: [
+                "Scanning",
+                "MailMessage",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["README.md"]
         ),
@@ -176,6 +187,13 @@ let package = Package(
         .testTarget(
             name: "ScanningTests",
             dependencies: ["Scanning"]
+        ),
+        .testTarget(
+            name: "QuarantineStoreTests",
+            dependencies: [
+                "QuarantineStore", "Scanning",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .testTarget(
             name: "IntegrationTests",
