@@ -105,6 +105,7 @@ let package = Package(
                 "Spool",
                 "MailLog",
                 "Scanning",
+                "CPQ",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -198,8 +199,9 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Gateway", "SMTPProtocol", "Scanning",
+                "Gateway", "SMTPProtocol", "Scanning", "CPQ", "CPQTLS", "QuarantineStore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
     ]

@@ -122,6 +122,30 @@ public struct CPQJoinBundle: Hashable, Sendable, Codable, CustomStringConvertibl
         try SecureFile.write(managerFingerprint.hex + "\n", to: CPQAuthority.path(directory, "manager.sha256"), mode: SecureFile.publicMode)
     }
 
+    /// Reads back what `write(to:)` wrote, and checks it as `init(decoding:)` does.
+    /// - Throws: `CPQTLSError` naming the missing or damaged file; a gateway that has not
+    ///   joined yet has no such directory (run `lazaret gateway join`).
+    public static func read(from directory: String) throws -> CPQJoinBundle {
+        func text(_ name: String) throws -> String {
+            let path = CPQAuthority.path(directory, name)
+            do {
+                return try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw CPQTLSError(.invalidBundle, "\(path) cannot be read: this gateway has not joined a manager (run lazaret gateway join)")
+            }
+        }
+        let identity = try CPQIdentity(certificatePEM: try text("gateway.pem"), privateKeyPEM: try text("gateway.key"))
+        let pin = try text("manager.sha256").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let fingerprint = CPQFingerprint(hex: pin) else {
+            throw CPQTLSError(.invalidBundle, "\(CPQAuthority.path(directory, "manager.sha256")) does not hold a SHA-256 fingerprint")
+        }
+        let bundle = CPQJoinBundle(gatewayName: identity.commonName ?? "", certificatePEM: try identity.certificatePEM(),
+                                   privateKeyPEM: try identity.privateKeyPEM(),
+                                   caCertificatePEM: try text(CPQAuthority.certificateFile), managerFingerprint: fingerprint)
+        try bundle.validate()
+        return bundle
+    }
+
     /// Never shows the key.
     public var description: String {
         "CPQJoinBundle(gateway \(gatewayName), manager sha256 \(managerFingerprint), key redacted)"

@@ -70,18 +70,21 @@ public final class Gateway: Service {
             hostDownAfterFailures: delivery.hostDownAfterFailures)
         let routerBox = NIOLockedValueBox<MessageRouter?>(nil)
         var queues: [String: DeliveryQueue] = [:]
+        let bounceHandler: BounceHandler = { envelope, body, failed in
+            guard let router = routerBox.withLockedValue({ $0 }) else { throw GatewayError("the router is not ready") }
+            try await router.bounce(envelope, body: body, failed)
+        }
         for destination in config.effectiveDestinations {
-            queues[destination.name] = DeliveryQueue(
-                destination: Destination(name: destination.name, host: destination.host, port: destination.port,
-                                         maxConnections: destination.maxConnections,
-                                         tls: destination.tls),
-                policy: policy, spool: spool, log: log, group: group,
-                onBounce: { envelope, body, failed in
-                    guard let router = routerBox.withLockedValue({ $0 }) else {
-                        throw GatewayError("the message router is not ready yet")
-                    }
-                    try await router.bounce(envelope, body: body, failed)
-                })
+            let target = Destination(name: destination.name, host: destination.host, port: destination.port,
+                                     maxConnections: destination.maxConnections, tls: destination.tls)
+            if destination.name == config.scanning.quarantineDestination,
+               let customization = CPQLink.customization(config, directory: resolve(config.cpq.directory), log: log) {
+                queues[destination.name] = DeliveryQueue(destination: target, policy: policy, spool: spool, log: log, group: group,
+                                                         customization: customization, onBounce: bounceHandler)
+            } else {
+                queues[destination.name] = DeliveryQueue(destination: target, policy: policy, spool: spool, log: log, group: group,
+                                                         onBounce: bounceHandler)
+            }
         }
         let router = MessageRouter(defaultDestination: delivery.defaultDestination ?? config.destinations.first?.name ?? "smarthost", queues: queues,
                                    spool: spool, log: log, hostname: config.hostname)

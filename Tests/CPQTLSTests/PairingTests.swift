@@ -137,6 +137,10 @@ struct PairingTests {
         #expect(SecureFile.mode(of: gatewayDirectory.file("gateway.key")) == 0o600)
         let reread = try CPQIdentity.load(certificatePath: gatewayDirectory.file("gateway.pem"), keyPath: gatewayDirectory.file("gateway.key"))
         #expect(reread == identity)
+        // And read back whole, as the gateway does at start.
+        #expect(try CPQJoinBundle.read(from: gatewayDirectory.path) == bundle)
+        let notJoined = TemporaryDirectory()
+        #expect(throws: CPQTLSError.self) { try CPQJoinBundle.read(from: notJoined.path) }
     }
 
     @Test func bundleRoundTrip() throws {

@@ -17,7 +17,7 @@ final class GatewayInstance {
     /// there unless the test starts something. `scanning`: YAML for message_filters,
     /// antivirus, outbreak... (anti-virus off unless it says otherwise).
     init(smarthostPort: Int, hat: String = GatewayInstance.relayLoopbackHAT, rat: String = "ALL ACCEPT",
-         delivery: String = "", tls: Bool = true, smarthostTLS: String = "off", cpqPort: Int = Harness.freePort(),
+         delivery: String = "", tls: Bool = true, smarthostTLS: String = "off", cpqPort: Int = Harness.freePort(), cpqTLS: String = "off",
          scanning: String = "antivirus: {enabled: off}") throws {
         home = try Harness.makeTempDirectory("gw")
         port = Harness.freePort()
@@ -51,7 +51,7 @@ final class GatewayInstance {
                 host: 127.0.0.1
                 port: \(cpqPort)
                 max_connections: 4
-                tls: off
+                tls: \(cpqTLS)
             delivery:
               default_destination: smarthost
               retry_initial_s: 1

@@ -60,6 +60,7 @@ extension GatewayConfiguration: Codable {
         case mailPolicies = "mail_policies"
         case antivirus, outbreak
         case scanWorkers = "scan_workers"
+        case cpq
     }
 
     /// Decodes the file; `home` comes from `userInfo[.gatewayHome]`. Does not
@@ -88,6 +89,7 @@ extension GatewayConfiguration: Codable {
             antivirus: try container.value(.antivirus, default: scan.antivirus),
             outbreak: try container.value(.outbreak, default: scan.outbreak),
             workers: try container.value(.scanWorkers, default: scan.workers))
+        cpq = try container.value(.cpq, default: GatewayConfiguration.CPQSettings())
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -106,6 +108,7 @@ extension GatewayConfiguration: Codable {
         try container.encode(scanning.antivirus, forKey: .antivirus)
         try container.encode(scanning.outbreak, forKey: .outbreak)
         try container.encode(scanning.workers, forKey: .scanWorkers)
+        try container.encode(cpq, forKey: .cpq)
     }
 }
 

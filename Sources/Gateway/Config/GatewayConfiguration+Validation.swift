@@ -103,6 +103,7 @@ extension GatewayConfiguration {
         if spool.directory.isEmpty { problems.append("spool.directory: is empty") }
         if logs.mailLogs.isEmpty { problems.append("logs.mail_logs: is empty") }
         problems += scanningProblems()
+        problems += cpqProblems()
 
         if !problems.isEmpty { throw ConfigurationError(problems: problems) }
     }

@@ -25,6 +25,8 @@ public struct GatewayConfiguration: Hashable, Sendable {
     /// (top-level keys `message_filters`, `mail_policies`, `antivirus`, `outbreak`,
     /// `quarantines`, `quarantine_destination`, `scan_workers`).
     public var scanning = ScanningSettings()
+    /// The CPQ link to the manager (top-level key `cpq`).
+    public var cpq = CPQSettings()
 
     public init(
         home: String, hostname: String, interfaces: [Interface], listeners: [Listener],
