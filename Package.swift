@@ -119,10 +119,24 @@ let package = Package(
             ],
             exclude: ["README.md"]
         ),
+        .target(
+            name: "Manager",
+            dependencies: [
+                "CPQ", "CPQTLS", "QuarantineStore", "SMTPProtocol", "MailLog",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["README.md"]
+        ),
         .executableTarget(
             name: "lazaret",
             dependencies: [
                 "Gateway",
+                "Manager",
+                "CPQTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -199,7 +213,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Gateway", "SMTPProtocol", "Scanning", "CPQ", "CPQTLS", "QuarantineStore",
+                "Gateway", "SMTPProtocol", "Scanning", "CPQ", "CPQTLS", "QuarantineStore", "Manager", "MailLog",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import CPQTLS
 import Gateway
 import Logging
+import Manager
 import ServiceLifecycle
 
 @main
@@ -9,7 +11,7 @@ struct Lazaret: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lazaret",
         abstract: "Lazaret: a centralized Policy, Virus and Outbreak email quarantine.",
-        subcommands: [Up.self, GatewayCommand.self, Reload.self, OutbreakCommand.self])
+        subcommands: [Up.self, GatewayCommand.self, ManagerCommand.self, Reload.self, OutbreakCommand.self])
 }
 
 /// `lazaret up`: the whole system on loopback with embedded defaults.
@@ -38,7 +40,62 @@ struct Up: AsyncParsableCommand {
                 print("lazaret: wrote sample outbreak rules to \(rulesPath)")
             }
         }
-        try await runGateway(configuration, home: home, configPath: configPath)
+        // The manager, in DIR/manager, paired with this gateway on the first run.
+        let managerHome = (home as NSString).appendingPathComponent("manager")
+        try FileManager.default.createDirectory(atPath: managerHome, withIntermediateDirectories: true)
+        let managerPath = (managerHome as NSString).appendingPathComponent("manager.yaml")
+        if !FileManager.default.fileExists(atPath: managerPath) {
+            try ManagerConfiguration(home: managerHome).yaml().write(toFile: managerPath, atomically: true, encoding: .utf8)
+        }
+        let manager = try ManagerConfiguration.load(path: managerPath)
+        let cpqDirectory = configuration.resolvedPath(configuration.cpq.directory)
+        if (try? CPQJoinBundle.read(from: cpqDirectory)) == nil {
+            let authority = try Manager.authority(manager)
+            let name = "gateway"
+            let token = try authority.pairingTokens.create(gatewayName: name)
+            try authority.pair(token: token, presentedName: name, from: ["127.0.0.1"]).write(to: cpqDirectory)
+            print("lazaret: paired gateway \"\(name)\" with the manager (CPQ CA in \(manager.resolve(manager.cpqDirectory)))")
+        }
+        try await runRoles(gateway: (configuration, home, configPath), manager: manager)
+    }
+}
+
+/// `lazaret manager`: the manager role, and its pairing tokens.
+struct ManagerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "manager", abstract: "Run the manager role, or make a pairing token for a gateway.",
+        subcommands: [Run.self, Pair.self], defaultSubcommand: Run.self)
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the manager role from a configuration file.")
+
+        @Option(help: "The manager's YAML configuration.")
+        var config: String
+
+        func run() async throws {
+            try await runRoles(gateway: nil, manager: try ManagerConfiguration.load(path: absolutePath(config)))
+        }
+    }
+
+    struct Pair: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a one-time token that lets the gateway NAME join this manager (valid for --hours).")
+
+        @Option(help: "The manager's YAML configuration.")
+        var config: String
+
+        @Option(help: "The gateway's name (the name in its certificate).")
+        var name: String
+
+        @Option(help: "Hours the token stays valid.")
+        var hours: Int = 24
+
+        func run() throws {
+            let configuration = try ManagerConfiguration.load(path: absolutePath(config))
+            let authority = try Manager.authority(configuration)
+            let token = try authority.pairingTokens.create(gatewayName: name, ttl: TimeInterval(hours * 3600))
+            print(token)
+        }
     }
 }
 
@@ -56,7 +113,7 @@ struct GatewayCommand: AsyncParsableCommand {
         let configPath = absolutePath(config)
         let configuration = try GatewayConfiguration.load(path: configPath)
         let home = home.map(absolutePath) ?? (configPath as NSString).deletingLastPathComponent
-        try await runGateway(configuration, home: home, configPath: configPath)
+        try await runRoles(gateway: (configuration, home, configPath), manager: nil)
     }
 }
 
@@ -65,19 +122,33 @@ func absolutePath(_ path: String) -> String {
     return url.standardizedFileURL.path
 }
 
-func runGateway(_ configuration: GatewayConfiguration, home: String, configPath: String) async throws {
+/// Runs the gateway and/or the manager in one ServiceGroup until SIGINT/SIGTERM.
+func runRoles(gateway: (configuration: GatewayConfiguration, home: String, configPath: String)?,
+              manager: ManagerConfiguration?) async throws {
     var logger = Logger(label: "lazaret")
     logger.logLevel = .warning
-    let pidFile = PIDFile(home: home)
-    try pidFile.write()
-    defer { pidFile.remove() }
-    let gateway = Gateway(configuration: configuration, home: home, configurationPath: configPath) { lines in
-        for line in lines { print("lazaret: gateway \(line)") }
-        print("lazaret: ready (Ctrl-C or SIGTERM stops)")
-        fflush(nil)
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+    var pidFile: PIDFile?
+    if let manager {
+        services.append(.init(service: Manager(configuration: manager) { lines in
+            for line in lines { print("lazaret: manager \(line)") }
+            if gateway == nil { print("lazaret: ready (Ctrl-C or SIGTERM stops)") }
+            fflush(nil)
+        }))
     }
+    if let gateway {
+        pidFile = PIDFile(home: gateway.home)
+        try pidFile?.write()
+        services.append(.init(service: Gateway(configuration: gateway.configuration, home: gateway.home,
+                                               configurationPath: gateway.configPath) { lines in
+            for line in lines { print("lazaret: gateway \(line)") }
+            print("lazaret: ready (Ctrl-C or SIGTERM stops)")
+            fflush(nil)
+        }))
+    }
+    defer { pidFile?.remove() }
     let group = ServiceGroup(configuration: .init(
-        services: [.init(service: gateway)],
+        services: services,
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger))
     try await group.run()

@@ -1,6 +1,8 @@
 import CPQ
 import CPQTLS
 import Foundation
+import MailLog
+import Manager
 import NIOCore
 import NIOPosix
 import QuarantineStore
@@ -9,40 +11,10 @@ import Testing
 
 /// Flow 1 from the gateway's side: the real `lazaret gateway` quarantines a message and
 /// its `the.cpq.host` queue transfers it over CPQ (mutual TLS with the CPQ CA, the
-/// manager pinned) to a cpq_listener that stores it in a real `QuarantineStore`. The
-/// listener here is the CPQ target's server with a small store adapter, as the
-/// manager role will assemble it.
+/// manager pinned) to a cpq_listener that stores it in a real `QuarantineStore`: the
+/// manager's own backend, in the test process, so that the store can be read directly.
 @Suite(.serialized)
 struct CPQTransferTests {
-    /// Stores transfers in the quarantine store; only paired gateways may transfer.
-    final class StoreBackend: CPQManagerBackend {
-        let store: QuarantineStore
-        let paired: PairedGateways
-        init(store: QuarantineStore, paired: PairedGateways) {
-            self.store = store
-            self.paired = paired
-        }
-
-        func authorizeTransfer(gateway: String, peer: SMTPPeerCertificate?) async -> CPQAuthorization {
-            guard let peer, let fingerprint = CPQFingerprint(hex: peer.fingerprint),
-                  let record = try? paired.record(fingerprint: fingerprint) else { return .denied(certificateName: nil) }
-            return record.gatewayName == gateway ? .granted : .denied(certificateName: record.gatewayName)
-        }
-
-        func storeTransfer(_ transfer: CPQIncomingTransfer) async throws -> CPQStoredTransfer {
-            let header = transfer.header
-            let result = try await store.storeTransfer(
-                IncomingTransfer(transferID: header.transferID, gateway: header.gateway, gatewayMID: header.mid,
-                                 gatewayICID: header.icid, receivedAt: Date(timeIntervalSince1970: Double(header.received)),
-                                 mailFrom: transfer.envelope.mailFrom, recipients: transfer.envelope.recipients, holds: transfer.holds,
-                                 smtpUTF8: transfer.envelope.mailParameters["SMTPUTF8"] != nil),
-                body: Array(transfer.body.readableBytesView))
-            return CPQStoredTransfer(qid: result.qid.description, alreadyStored: result.isDuplicate)
-        }
-
-        func recordReport(_ report: CPQReport, peer: SMTPPeerCertificate?) async throws {}
-    }
-
     @Test("a quarantined message reaches the quarantine store over CPQ with its holds, once")
     func quarantinedMessageIsTransferred() async throws {
         let managerHome = try Harness.makeTempDirectory("manager")
@@ -52,7 +24,7 @@ struct CPQTransferTests {
         let token = try authority.pairingTokens.create(gatewayName: "gw1")
         let bundle = try authority.pair(token: token, presentedName: "gw1", from: ["127.0.0.1"])
         let store = try QuarantineStore.open(directory: managerHome + "/quarantine")
-        let backend = StoreBackend(store: store, paired: authority.pairedGateways)
+        let log = MailLog(inMemoryKeeping: 100)
 
         let paired = authority.pairedGateways
         let serverTLS = try CPQTLSConfiguration().makeServerContext(
@@ -64,7 +36,8 @@ struct CPQTransferTests {
         smtp.makeTLSHandler = { _ in serverTLS.makeHandler() }
         let listener = try await SMTPServer.bind(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton,
                                                  configuration: smtp) {
-            CPQServerDelegate(backend: .manager(backend), configuration: cpq)
+            CPQServerDelegate(backend: .manager(QuarantineBackend(store: store, paired: paired, log: log, icid: 1,
+                                                                  interfaceName: "Management")), configuration: cpq)
         }.get()
         let cpqPort = try #require(listener.localAddress?.port)
 
@@ -114,5 +87,71 @@ struct CPQTransferTests {
         #expect(sink.messages.isEmpty, "a quarantined message was delivered")
         try await listener.close()
         try store.close()
+    }
+}
+
+/// The same flow with two real processes: `lazaret manager` and `lazaret gateway`, the
+/// gateway paired with a token from `lazaret manager pair`.
+@Suite(.serialized)
+struct ManagerProcessTests {
+    @Test("lazaret gateway transfers quarantined mail to lazaret manager over CPQ")
+    func twoProcesses() throws {
+        let managerHome = try Harness.makeTempDirectory("manager")
+        defer { try? FileManager.default.removeItem(atPath: managerHome) }
+        let cpqPort = Harness.freePort()
+        let managerConfig = ManagerConfigurationText.yaml(port: cpqPort)
+        try managerConfig.write(toFile: managerHome + "/manager.yaml", atomically: true, encoding: .utf8)
+
+        // A token from the CLI; the gateway's credentials from redeeming it.
+        let (status, token) = try Harness.run(try Harness.lazaretBinary, ["manager", "pair", "--config", managerHome + "/manager.yaml", "--name", "gw7"])
+        #expect(status == 0, "\(token)")
+        let authority = try CPQAuthority.loadOrCreate(directory: managerHome + "/cpq", managerHostname: "manager.lazaret.local",
+                                                      managerAddresses: ["127.0.0.1"])
+        let bundle = try authority.pair(token: token.trimmingCharacters(in: .whitespacesAndNewlines), presentedName: "gw7")
+
+        let manager = try Background(try Harness.lazaretBinary, ["manager", "--config", managerHome + "/manager.yaml"],
+                                     logPath: managerHome + "/stdout.log")
+        defer { manager.stop() }
+        try Harness.waitUntil("the manager's cpq_listener (output: \(manager.output))", seconds: 90) {
+            if !manager.process.isRunning { throw Harness.Failure("lazaret manager exited: \(manager.output)") }
+            return Harness.isListening(cpqPort)
+        }
+
+        let sink = try SMTPSink()
+        let gateway = try GatewayInstance(smarthostPort: sink.port, cpqPort: cpqPort, cpqTLS: "required", scanning: #"""
+            antivirus: {enabled: off}
+            message_filters: |
+              hold_it: if (subject == '^hold me') { quarantine("Policy"); }
+            """#)
+        try bundle.write(to: gateway.home + "/cpq")
+        try gateway.start()
+        defer { gateway.stop(); sink.stop() }
+
+        let (sent, output) = try Harness.run(try Harness.tool("swaks"), [
+            "--server", "127.0.0.1:\(gateway.port)", "--from", "alice@sender.example", "--to", "bob@rcpt.example",
+            "--header", "Subject: hold me please",
+        ])
+        #expect(sent == 0, "\(output)")
+        let managerLogs = { (try? String(contentsOfFile: managerHome + "/logs/mail_logs", encoding: .utf8)) ?? "" }
+        try Harness.waitUntil("the transfer stored on the manager") { managerLogs().contains("stored from gw7 MID") }
+        let logs = managerLogs()
+        #expect(logs.range(of: #"Info: New CPQ ICID \d+ interface Management \(127\.0\.0\.1\) address 127\.0\.0\.1"#,
+                           options: .regularExpression) != nil, "\(logs)")
+        #expect(logs.contains(#"in "Policy" (message filter:hold_it)"#), "\(logs)")
+        try Harness.waitUntil("the gateway's 250 from the manager") { gateway.mailLogs.contains("Ok: quarantined as QID") }
+        #expect(sink.messages.isEmpty)
+    }
+}
+
+enum ManagerConfigurationText {
+    static func yaml(port: Int) -> String {
+        """
+        hostname: manager.lazaret.local
+        cpq_listener: {address: 127.0.0.1, port: \(port), max_connections: 20}
+        cpq: {directory: cpq}
+        store: {directory: quarantine}
+        logs: {mail_logs: logs/mail_logs}
+
+        """
     }
 }

@@ -1,0 +1,83 @@
+import CPQ
+import CPQTLS
+import Foundation
+import MailLog
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import QuarantineStore
+import SMTPProtocol
+import ServiceLifecycle
+
+/// The `manager` role: the CPQ CA (made on first start), the quarantine store, and the
+/// cpq_listener that takes transfers from paired gateways over mutual TLS and stores
+/// them before answering 250 (docs/CPQ.md, flow 1). Release, search and the API come
+/// with the later issues.
+public final class Manager: Service {
+    public let configuration: ManagerConfiguration
+    private let group: any EventLoopGroup
+    private let onReady: @Sendable ([String]) -> Void
+
+    public init(configuration: ManagerConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                onReady: @escaping @Sendable ([String]) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.group = group
+        self.onReady = onReady
+    }
+
+    /// The CA in `configuration`'s cpq directory, made on first use.
+    public static func authority(_ configuration: ManagerConfiguration) throws -> CPQAuthority {
+        try CPQAuthority.loadOrCreate(directory: configuration.resolve(configuration.cpqDirectory),
+                                      managerHostname: configuration.hostname,
+                                      managerAddresses: [configuration.listenerAddress])
+    }
+
+    public func run() async throws {
+        let config = configuration
+        let logPath = config.resolve(config.mailLogs)
+        try FileManager.default.createDirectory(atPath: (logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let log = try MailLog(path: logPath)
+        let authority: CPQAuthority
+        let store: QuarantineStore
+        let listener: any Channel
+        do {
+            authority = try Self.authority(config)
+            store = try QuarantineStore.open(directory: config.resolve(config.storeDirectory))
+        } catch {
+            log.critical("Manager cannot start: \(error)")
+            throw error
+        }
+        do {
+            let paired = authority.pairedGateways
+            let serverTLS = try config.tlsConfiguration().makeServerContext(
+                identity: authority.managerIdentity, authority: authority.certificate,
+                acceptClient: { paired.isPaired(fingerprint: $0.fingerprint) })
+            let cpq = CPQServerConfiguration(requireTLS: true)
+            var smtp = cpq.smtpConfiguration(SMTPServerConfiguration(listenerName: "cpq_listener", hostname: config.hostname,
+                                                                     tlsContext: serverTLS.sslContext))
+            smtp.makeTLSHandler = { _ in serverTLS.makeHandler() }
+            let icids = NIOLockedValueBox<UInt64>(0)
+            listener = try await SMTPServer.bind(host: config.listenerAddress, port: config.listenerPort, group: group,
+                                                 configuration: smtp, maxConnections: config.maxConnections) {
+                let icid = icids.withLockedValue { $0 += 1; return $0 }
+                return CPQServerDelegate(backend: .manager(QuarantineBackend(store: store, paired: paired, log: log, icid: icid,
+                                                                             interfaceName: "Management")),
+                                         configuration: cpq)
+            }.get()
+        } catch {
+            try? store.close()
+            log.critical("Manager cannot start: \(error)")
+            throw error
+        }
+        let port = listener.localAddress?.port ?? config.listenerPort
+        log.info("Manager started: cpq_listener on \(config.listenerAddress) port \(port), CPQ CA sha256 \(authority.fingerprint.hex), \(try authority.pairedGateways.all().count) paired gateway(s)")
+        onReady(["cpq_listener on \(config.listenerAddress):\(port) (CPQ, mutual TLS)",
+                 "CPQ CA \(config.resolve(config.cpqDirectory))/ca.pem",
+                 "quarantine store \(config.resolve(config.storeDirectory))",
+                 "mail_logs \(logPath)"])
+        try? await gracefulShutdown()
+        try? await listener.close()
+        try? store.close()
+        log.info("Manager stopped")
+    }
+}

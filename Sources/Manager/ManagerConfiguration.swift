@@ -1,0 +1,164 @@
+import CPQTLS
+import Foundation
+import Yams
+
+/// The manager's configuration file (YAML). Relative paths are under `home` (the
+/// file's directory). Unknown keys are errors; missing keys take the defaults below.
+///
+/// ```yaml
+/// hostname: manager.lazaret.local
+/// cpq_listener: {address: 127.0.0.1, port: 7025, max_connections: 200}
+/// cpq: {directory: cpq, ciphers: "HIGH:MEDIUM:-aNULL", min_tls: TLSv1.2}
+/// store: {directory: quarantine}
+/// logs: {mail_logs: logs/mail_logs}
+/// ```
+public struct ManagerConfiguration: Hashable, Sendable, Codable {
+    public var home: String
+    /// In the cpq_listener banner and the manager certificate.
+    public var hostname: String
+    public var listenerAddress: String
+    public var listenerPort: Int
+    public var maxConnections: Int
+    /// The CPQ CA, the manager's certificate, pairing tokens and paired gateways.
+    public var cpqDirectory: String
+    public var ciphers: String
+    public var minimumTLS: String
+    /// The quarantine store (SQLite).
+    public var storeDirectory: String
+    public var mailLogs: String
+
+    public init(home: String, hostname: String = "manager.lazaret.local", listenerAddress: String = "127.0.0.1",
+                listenerPort: Int = 7025, maxConnections: Int = 200, cpqDirectory: String = "cpq",
+                ciphers: String = CPQTLSConfiguration.defaultCipherList, minimumTLS: String = "TLSv1.2",
+                storeDirectory: String = "quarantine", mailLogs: String = "logs/mail_logs") {
+        self.home = home
+        self.hostname = hostname
+        self.listenerAddress = listenerAddress
+        self.listenerPort = listenerPort
+        self.maxConnections = maxConnections
+        self.cpqDirectory = cpqDirectory
+        self.ciphers = ciphers
+        self.minimumTLS = minimumTLS
+        self.storeDirectory = storeDirectory
+        self.mailLogs = mailLogs
+    }
+
+    /// `path` if absolute, else under `home`.
+    public func resolve(_ path: String) -> String {
+        path.hasPrefix("/") ? path : (home as NSString).appendingPathComponent(path)
+    }
+
+    public func tlsConfiguration() throws -> CPQTLSConfiguration {
+        CPQTLSConfiguration(cipherList: ciphers, minimumVersion: try CPQTLSVersion(parsing: minimumTLS, field: "cpq.min_tls"))
+    }
+
+    // MARK: YAML
+
+    private struct File: Codable {
+        struct Listener: Codable {
+            var address: String?
+            var port: Int?
+            var max_connections: Int?
+        }
+        struct CPQ: Codable {
+            var directory: String?
+            var ciphers: String?
+            var min_tls: String?
+        }
+        struct Store: Codable { var directory: String? }
+        struct Logs: Codable { var mail_logs: String? }
+        var hostname: String?
+        var cpq_listener: Listener?
+        var cpq: CPQ?
+        var store: Store?
+        var logs: Logs?
+    }
+
+    private static let knownKeys: [String: Set<String>] = [
+        "": ["hostname", "cpq_listener", "cpq", "store", "logs"],
+        "cpq_listener": ["address", "port", "max_connections"],
+        "cpq": ["directory", "ciphers", "min_tls"],
+        "store": ["directory"],
+        "logs": ["mail_logs"],
+    ]
+
+    /// Reads and checks a file; errors name the field.
+    public static func load(path: String) throws -> ManagerConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ManagerError("\(path): cannot read the manager configuration (\(error.localizedDescription))")
+        }
+        return try parse(yaml: text, home: (path as NSString).deletingLastPathComponent)
+    }
+
+    public static func parse(yaml text: String, home: String) throws -> ManagerConfiguration {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch {
+            throw ManagerError("YAML: \(error)")
+        }
+        if let mapping = node?.mapping {
+            for (key, value) in mapping {
+                let name = key.string ?? ""
+                guard knownKeys[""]!.contains(name) else {
+                    throw ManagerError("\(name): unknown key (known here: \(knownKeys[""]!.sorted().joined(separator: ", ")))")
+                }
+                if let section = knownKeys[name], let inner = value.mapping {
+                    for innerKey in inner.keys.compactMap(\.string) where !section.contains(innerKey) {
+                        throw ManagerError("\(name).\(innerKey): unknown key (known here: \(section.sorted().joined(separator: ", ")))")
+                    }
+                }
+            }
+        }
+        let file: File
+        do {
+            file = node == nil ? File() : try YAMLDecoder().decode(File.self, from: text)
+        } catch {
+            throw ManagerError("YAML: \(error)")
+        }
+        let d = ManagerConfiguration(home: home)
+        let configuration = ManagerConfiguration(
+            home: home, hostname: file.hostname ?? d.hostname, listenerAddress: file.cpq_listener?.address ?? d.listenerAddress,
+            listenerPort: file.cpq_listener?.port ?? d.listenerPort, maxConnections: file.cpq_listener?.max_connections ?? d.maxConnections,
+            cpqDirectory: file.cpq?.directory ?? d.cpqDirectory, ciphers: file.cpq?.ciphers ?? d.ciphers,
+            minimumTLS: file.cpq?.min_tls ?? d.minimumTLS, storeDirectory: file.store?.directory ?? d.storeDirectory,
+            mailLogs: file.logs?.mail_logs ?? d.mailLogs)
+        try configuration.validate()
+        return configuration
+    }
+
+    public func validate() throws {
+        var problems: [String] = []
+        if hostname.isEmpty { problems.append("hostname: is empty") }
+        if !(0...65535).contains(listenerPort) { problems.append("cpq_listener.port: \(listenerPort) is not a port number (1-65535)") }
+        if maxConnections < 1 { problems.append("cpq_listener.max_connections: \(maxConnections) must be at least 1") }
+        do {
+            _ = try tlsConfiguration().validate()
+        } catch {
+            problems.append("cpq: \(error)")
+        }
+        if !problems.isEmpty { throw ManagerError(problems.joined(separator: "\n")) }
+    }
+
+    /// The YAML text of this configuration (what `lazaret up` writes).
+    public func yaml() -> String {
+        """
+        # Lazaret manager configuration (docs/CPQ.md); relative paths are under this file's directory.
+        hostname: \(hostname)
+        cpq_listener: {address: \(listenerAddress), port: \(listenerPort), max_connections: \(maxConnections)}
+        cpq: {directory: \(cpqDirectory), ciphers: "\(ciphers)", min_tls: \(minimumTLS)}
+        store: {directory: \(storeDirectory)}
+        logs: {mail_logs: \(mailLogs)}
+
+        """
+    }
+}
+
+/// A manager problem, with a message that says what to do.
+public struct ManagerError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,72 @@
+import CPQ
+import CPQTLS
+import Foundation
+import MailLog
+import NIOConcurrencyHelpers
+import QuarantineStore
+import SMTPProtocol
+
+/// The manager's side of a cpq_listener connection: only paired gateways may transfer,
+/// and every transfer is stored in the quarantine store before the 250. One instance
+/// per connection (it carries the ICID for mail_logs).
+public final class QuarantineBackend: CPQManagerBackend {
+    let store: QuarantineStore
+    let paired: PairedGateways
+    let log: MailLog
+    let icid: UInt64
+    let interfaceName: String
+
+    public init(store: QuarantineStore, paired: PairedGateways, log: MailLog, icid: UInt64, interfaceName: String) {
+        self.store = store
+        self.paired = paired
+        self.log = log
+        self.icid = icid
+        self.interfaceName = interfaceName
+    }
+
+    public func connectionOpened(_ info: SMTPConnectionInfo, policy: SMTPSessionPolicy, greeting: String) async -> SMTPConnectionDecision {
+        log.info("New CPQ ICID \(icid) interface \(interfaceName) (\(info.localAddress)) address \(info.remoteAddress) reverse dns host unknown verified no")
+        return .accept(policy, greeting: greeting)
+    }
+
+    public func tlsEstablished(_ info: SMTPTLSInfo) {
+        let peer = info.peerCertificate.map { " peer sha256 \($0.fingerprint)" } ?? ""
+        log.info("ICID \(icid) TLS success protocol \(info.protocolVersion) cipher \(info.cipher)\(peer)")
+    }
+
+    public func connectionClosed(reason: String) {
+        log.info("ICID \(icid) close\(reason.isEmpty ? "" : " (\(reason))")")
+    }
+
+    public func authorizeTransfer(gateway: String, peer: SMTPPeerCertificate?) async -> CPQAuthorization {
+        guard let peer, let fingerprint = CPQFingerprint(hex: peer.fingerprint),
+              let record = try? paired.record(fingerprint: fingerprint) else {
+            log.info("ICID \(icid) CPQ transfer for \(gateway) refused: the certificate is not a paired gateway's")
+            return .denied(certificateName: nil)
+        }
+        return record.gatewayName == gateway ? .granted : .denied(certificateName: record.gatewayName)
+    }
+
+    public func storeTransfer(_ transfer: CPQIncomingTransfer) async throws -> CPQStoredTransfer {
+        let header = transfer.header
+        let result = try await store.storeTransfer(
+            IncomingTransfer(transferID: header.transferID, gateway: header.gateway, gatewayMID: header.mid,
+                             gatewayICID: header.icid, receivedAt: Date(timeIntervalSince1970: Double(header.received)),
+                             mailFrom: transfer.envelope.mailFrom, recipients: transfer.envelope.recipients, holds: transfer.holds,
+                             smtpUTF8: transfer.envelope.mailParameters["SMTPUTF8"] != nil),
+            body: Array(transfer.body.readableBytesView))
+        let quarantines = transfer.holds.map { "\"\($0.quarantine)\" (\($0.reason))" }.joined(separator: ", ")
+        if result.isDuplicate {
+            log.info("ICID \(icid) transfer \(header.transferID) from \(header.gateway) MID \(header.mid) already stored as QID \(result.qid); nothing stored again")
+        } else {
+            log.info("ICID \(icid) QID \(result.qid) stored from \(header.gateway) MID \(header.mid) in \(quarantines)")
+        }
+        return CPQStoredTransfer(qid: result.qid.description, alreadyStored: result.isDuplicate)
+    }
+
+    public func recordReport(_ report: CPQReport, peer: SMTPPeerCertificate?) async throws {
+        guard let status = ReleaseOutcome.Status(rawValue: report.status.rawValue) else { return }
+        try await store.recordOutcome(releaseID: report.releaseID, recipient: report.recipient, status: status, reply: report.reply)
+        log.info("Release \(report.releaseID) to <\(report.recipient)>: \(report.status.rawValue) \(report.reply)")
+    }
+}
