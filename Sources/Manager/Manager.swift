@@ -1,6 +1,7 @@
 import CPQ
 import CPQTLS
 import Foundation
+import Logging
 import MailLog
 import NIOConcurrencyHelpers
 import NIOCore
@@ -42,7 +43,10 @@ public final class Manager: Service {
         let listener: any Channel
         do {
             authority = try Self.authority(config)
-            store = try QuarantineStore.open(directory: config.resolve(config.storeDirectory))
+            var storeLogger = Logger(label: "lazaret.quarantine-store")
+            storeLogger.logLevel = .warning
+            store = try QuarantineStore.open(directory: config.resolve(config.storeDirectory),
+                                             options: QuarantineStoreOptions(logger: storeLogger))
         } catch {
             log.critical("Manager cannot start: \(error)")
             throw error
