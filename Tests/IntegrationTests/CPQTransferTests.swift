@@ -140,6 +140,15 @@ struct ManagerProcessTests {
         #expect(logs.contains(#"in "Policy" (message filter:hold_it)"#), "\(logs)")
         try Harness.waitUntil("the gateway's 250 from the manager") { gateway.mailLogs.contains("Ok: quarantined as QID") }
         #expect(sink.messages.isEmpty)
+
+        // What an admin checks: the banner and the certificate chain with openssl s_client.
+        let (_, sClient) = try Harness.run(try Harness.tool("openssl"), [
+            "s_client", "-starttls", "smtp", "-connect", "127.0.0.1:\(cpqPort)", "-showcerts",
+            "-CAfile", managerHome + "/cpq/ca.pem", "-cert", gateway.home + "/cpq/gateway.pem", "-key", gateway.home + "/cpq/gateway.key",
+        ], input: "QUIT\r\n", timeout: 60)
+        #expect(sClient.contains("Lazaret CPQ CA"), "\(sClient)")
+        #expect(sClient.contains("Verify return code: 0 (ok)"), "\(sClient)")
+        #expect(sClient.contains("250") || sClient.contains("221"), "no SMTP answer through TLS: \(sClient)")
     }
 }
 
