@@ -149,7 +149,22 @@ struct ManagerProcessTests {
         #expect(sClient.contains("Lazaret CPQ CA"), "\(sClient)")
         #expect(sClient.contains("Verify return code: 0 (ok)"), "\(sClient)")
         #expect(sClient.contains("250") || sClient.contains("221"), "no SMTP answer through TLS: \(sClient)")
+
+        // A plaintext client gets nothing but the STARTTLS demand; a TLS client without a
+        // certificate of a paired gateway gets no session at all.
+        let (_, plaintext) = try Harness.run(try Harness.tool("swaks"), [
+            "--server", "127.0.0.1:\(cpqPort)", "--from", "x@example.org", "--to", "y@example.org"])
+        #expect(plaintext.contains("530 5.7.0 Must issue a STARTTLS command first"), "\(plaintext)")
+        let (anonymousStatus, anonymous) = try Harness.run(try Harness.tool("swaks"), [
+            "--server", "127.0.0.1:\(cpqPort)", "--tls", "--from", "x@example.org", "--to", "y@example.org"])
+        #expect(anonymousStatus != 0 && !anonymous.contains("250 2.1.0"), "\(anonymous)")
+        try Harness.waitUntil("the refused TLS session in the manager's mail_logs") {
+            managerLogs().range(of: #"ICID \d+ close \(TLS failed"#, options: .regularExpression) != nil
+        }
+        #expect(stored(managerLogs()) == 1)
     }
+
+    private func stored(_ logs: String) -> Int { logs.components(separatedBy: " stored from ").count - 1 }
 }
 
 enum ManagerConfigurationText {
