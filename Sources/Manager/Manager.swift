@@ -60,6 +60,7 @@ public final class Manager: Service {
             var smtp = cpq.smtpConfiguration(SMTPServerConfiguration(listenerName: "cpq_listener", hostname: config.hostname,
                                                                      tlsContext: serverTLS.sslContext))
             smtp.makeTLSHandler = { _ in serverTLS.makeHandler() }
+            smtp.describeTLSError = { CPQTLSFailure(error: $0, role: .server).description }
             let icids = NIOLockedValueBox<UInt64>(0)
             listener = try await SMTPServer.bind(host: config.listenerAddress, port: config.listenerPort, group: group,
                                                  configuration: smtp, maxConnections: config.maxConnections) {

@@ -37,6 +37,9 @@ public struct SMTPServerConfiguration: Sendable {
     /// certificate verification (CPQ checks the peer against its CA and the paired
     /// gateways); nil means `NIOSSLServerHandler(context:)`.
     public var makeTLSHandler: (@Sendable (NIOSSLContext) throws -> NIOSSLServerHandler)?
+    /// Turns a TLS error into the words after `TLS failed: ` in the close reason
+    /// (CPQ: `verify error: no certificate from client`); nil means the error's own text.
+    public var describeTLSError: (@Sendable (any Error) -> String)?
 
     /// A configuration with the ``SMTPDefaults`` limits unless given.
     public init(

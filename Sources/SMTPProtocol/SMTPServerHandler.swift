@@ -128,7 +128,11 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if closeReason == nil {
-            closeReason = error is NIOSSLError || error is BoringSSLError ? "TLS failed: \(error)" : "error: \(error)"
+            if error is NIOSSLError || error is BoringSSLError {
+                closeReason = "TLS failed: " + (configuration.describeTLSError?(error) ?? "\(error)")
+            } else {
+                closeReason = "error: \(error)"
+            }
         }
         context.close(promise: nil)
     }
