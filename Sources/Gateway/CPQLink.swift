@@ -30,7 +30,8 @@ enum CPQLink {
                 tlsContext: tls.sslContext,
                 makeTLSHandler: { _, name in try tls.makeHandler(serverHostname: name) },
                 preamble: { envelope in transferPreamble(envelope, gateway: gateway, log: log) },
-                logLabel: logLabel)
+                logLabel: logLabel,
+                describeTLSError: { CPQTLSFailure(error: $0, role: .client).description })
         } catch {
             log.critical("\(configuration.scanning.quarantineDestination): the CPQ credentials in \(directory) cannot be used: \(error); quarantined mail waits in the queue")
             return nil

@@ -59,6 +59,9 @@ public struct SMTPClientOptions: Sendable {
     /// e.g. with a custom certificate verification (CPQ pins its manager); nil means
     /// `NIOSSLClientHandler(context:serverHostname:)`.
     public var makeTLSHandler: (@Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler)?
+    /// Turns a TLS handshake error into the words after `TLS failed: ` (CPQ:
+    /// `verify error: no certificate from server`); nil means the built-in wording.
+    public var describeTLSError: (@Sendable (any Error) -> String)?
 
     public init(localHostname: String, tlsContext: NIOSSLContext? = nil, tlsServerName: String? = nil, tlsRequired: Bool = false,
                 connectTimeout: TimeAmount = .seconds(30), replyTimeout: TimeAmount = .seconds(300), dataTimeout: TimeAmount = .seconds(600),
@@ -151,7 +154,7 @@ public final class SMTPClientConnection: Sendable {
                 if extensions.startTLS {
                     tls = try await startTLS(channel: channel, handler: handler, context: tlsContext,
                                              serverName: options.tlsServerName, handshakeTimeout: options.tlsHandshakeTimeout,
-                                             makeHandler: options.makeTLSHandler)
+                                             makeHandler: options.makeTLSHandler, describeError: options.describeTLSError)
                     extensions = try await ehlo(channel: channel, handler: handler, hostname: options.localHostname)
                 } else if options.tlsRequired {
                     throw SMTPClientError.tlsFailed("the server does not offer STARTTLS")
@@ -313,10 +316,11 @@ public final class SMTPClientConnection: Sendable {
     /// received and starts the handshake before reading on (RFC 3207 §4.2).
     private static func startTLS(channel: Channel, handler: NIOLoopBound<SMTPClientHandler>, context: NIOSSLContext,
                                  serverName: String?, handshakeTimeout: TimeAmount,
-                                 makeHandler: (@Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler)?) async throws -> SMTPTLSInfo {
+                                 makeHandler: (@Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler)?,
+                                 describeError: (@Sendable (any Error) -> String)?) async throws -> SMTPTLSInfo {
         try await channel.eventLoop.flatSubmit {
             let done = handler.value.expectStartTLS(context: context, serverName: serverName, handshakeTimeout: handshakeTimeout,
-                                                    makeHandler: makeHandler)
+                                                    makeHandler: makeHandler, describeError: describeError)
             channel.writeAndFlush(channel.allocator.buffer(string: "STARTTLS\r\n"), promise: nil)
             return done
         }.get()
@@ -336,6 +340,7 @@ final class SMTPClientHandler: ChannelInboundHandler {
         var handshakeTimeout: TimeAmount
         var promise: EventLoopPromise<SMTPTLSInfo>
         var makeHandler: (@Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler)?
+        var describeError: (@Sendable (any Error) -> String)?
     }
 
     /// Where STARTTLS stands (RFC 3207).
@@ -410,7 +415,8 @@ final class SMTPClientHandler: ChannelInboundHandler {
     /// Registers for the reply to a STARTTLS the caller writes next; the
     /// future gives the TLS version once the handshake completed.
     func expectStartTLS(context tlsContext: NIOSSLContext, serverName: String?, handshakeTimeout: TimeAmount,
-                        makeHandler: (@Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler)? = nil) -> EventLoopFuture<SMTPTLSInfo> {
+                        makeHandler: (@Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler)? = nil,
+                        describeError: (@Sendable (any Error) -> String)? = nil) -> EventLoopFuture<SMTPTLSInfo> {
         guard let context else { preconditionFailure("SMTPClientHandler is not in a pipeline") }
         let promise = context.eventLoop.makePromise(of: SMTPTLSInfo.self)
         guard context.channel.isActive else {
@@ -422,7 +428,8 @@ final class SMTPClientHandler: ChannelInboundHandler {
             return promise.futureResult
         }
         tlsStep = .awaitingReply(StartTLSRequest(context: tlsContext, serverName: serverName,
-                                                 handshakeTimeout: handshakeTimeout, promise: promise, makeHandler: makeHandler))
+                                                 handshakeTimeout: handshakeTimeout, promise: promise, makeHandler: makeHandler,
+                                                 describeError: describeError))
         pendingTimeout = nil
         armTimer()
         return promise.futureResult
@@ -510,6 +517,7 @@ final class SMTPClientHandler: ChannelInboundHandler {
         do {
             let ssl = try request.makeHandler?(request.context, request.serverName)
                 ?? NIOSSLClientHandler(context: request.context, serverHostname: request.serverName)
+            describeTLSError = request.describeError
             tlsStep = .handshaking(request.promise, timeout: request.handshakeTimeout)
             armTimer()
             try context.pipeline.syncOperations.addHandler(ssl, position: .first)
@@ -538,7 +546,7 @@ final class SMTPClientHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if case .handshaking(let promise, _) = tlsStep {
             tlsStep = nil
-            promise.fail(SMTPClientError.tlsFailed(Self.describeTLSFailure(error)))
+            promise.fail(SMTPClientError.tlsFailed(describeTLSError?(error) ?? Self.describeTLSFailure(error)))
         }
         failAll(SMTPClientError.protocolError("\(error)"))
         context.close(promise: nil)
@@ -558,6 +566,9 @@ final class SMTPClientHandler: ChannelInboundHandler {
 
     /// Turns a BoringSSL handshake error into the words admins know from
     /// appliance logs (`verify error: certificate verify failed`).
+    /// The STARTTLS request's error wording, for the handshake under way.
+    private var describeTLSError: (@Sendable (any Error) -> String)?
+
     static func describeTLSFailure(_ error: Error) -> String {
         let text = "\(error)"
         if text.contains("CERTIFICATE_VERIFY_FAILED") { return "verify error: certificate verify failed (\(text))" }

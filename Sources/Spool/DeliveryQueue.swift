@@ -447,7 +447,10 @@ public actor DeliveryQueue: Service {
             tlsServerName: required && (try? SocketAddress(ipAddress: destination.host, port: 0)) == nil
                 ? destination.host : nil,
             tlsRequired: required)
-        if tlsContext != nil { options.makeTLSHandler = customization.makeTLSHandler }
+        if tlsContext != nil {
+            options.makeTLSHandler = customization.makeTLSHandler
+            options.describeTLSError = customization.describeTLSError
+        }
         return options
     }
 

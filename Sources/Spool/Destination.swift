@@ -90,10 +90,14 @@ public struct DeliveryCustomization: Sendable {
     public var preamble: (@Sendable (MessageEnvelope) -> [String])?
     /// Appended to `Delivery start ... to RID [0]` and `Message done ...` lines.
     public var logLabel: String?
+    /// Words for a TLS failure in `DCID n TLS failed: ...`; nil means the built-in ones.
+    public var describeTLSError: (@Sendable (any Error) -> String)?
 
     public init(tlsContext: NIOSSLContext? = nil,
                 makeTLSHandler: (@Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler)? = nil,
-                preamble: (@Sendable (MessageEnvelope) -> [String])? = nil, logLabel: String? = nil) {
+                preamble: (@Sendable (MessageEnvelope) -> [String])? = nil, logLabel: String? = nil,
+                describeTLSError: (@Sendable (any Error) -> String)? = nil) {
+        self.describeTLSError = describeTLSError
         self.tlsContext = tlsContext
         self.makeTLSHandler = makeTLSHandler
         self.preamble = preamble

@@ -90,6 +90,49 @@ struct CPQTransferTests {
     }
 }
 
+/// A manager whose certificate is not from the gateway's CPQ CA: refused by the
+/// gateway with the admin's words, and the mail stays in the.cpq.host.
+@Suite(.serialized)
+struct CPQWrongManagerTests {
+    @Test("a manager from another CPQ CA is refused and quarantined mail waits")
+    func wrongCA() throws {
+        let managerHome = try Harness.makeTempDirectory("manager")
+        let otherHome = try Harness.makeTempDirectory("other-ca")
+        defer {
+            try? FileManager.default.removeItem(atPath: managerHome)
+            try? FileManager.default.removeItem(atPath: otherHome)
+        }
+        let cpqPort = Harness.freePort()
+        try ManagerConfigurationText.yaml(port: cpqPort).write(toFile: managerHome + "/manager.yaml", atomically: true, encoding: .utf8)
+        // The gateway joined another manager (another CA).
+        let other = try CPQAuthority.loadOrCreate(directory: otherHome + "/cpq", managerHostname: "other.test")
+        let bundle = try other.pair(token: try other.pairingTokens.create(gatewayName: "gw9"), presentedName: "gw9")
+        let manager = try Background(try Harness.lazaretBinary, ["manager", "--config", managerHome + "/manager.yaml"],
+                                     logPath: managerHome + "/stdout.log")
+        defer { manager.stop() }
+        try Harness.waitUntil("the manager's cpq_listener (output: \(manager.output))", seconds: 90) { Harness.isListening(cpqPort) }
+
+        let sink = try SMTPSink()
+        let gateway = try GatewayInstance(smarthostPort: sink.port, cpqPort: cpqPort, cpqTLS: "required", scanning: #"""
+            antivirus: {enabled: off}
+            message_filters: |
+              hold_it: if (true) { quarantine("Policy"); }
+            """#)
+        try bundle.write(to: gateway.home + "/cpq")
+        try gateway.start()
+        defer { gateway.stop(); sink.stop() }
+        let (status, output) = try Harness.run(try Harness.tool("swaks"), [
+            "--server", "127.0.0.1:\(gateway.port)", "--from", "alice@sender.example", "--to", "bob@rcpt.example"])
+        #expect(status == 0, "\(output)")
+        try Harness.waitUntil("the refused TLS") { gateway.mailLogs.contains("TLS was required but could not be successfully negotiated") }
+        let logs = gateway.mailLogs
+        #expect(logs.range(of: #"DCID \d+ TLS failed: verify error: certificate of the server refused"#,
+                           options: .regularExpression) != nil, "\(logs)")
+        #expect(!logs.contains("quarantined as QID"))
+        #expect(!logs.contains("Message finished"), "the message must stay queued")
+    }
+}
+
 /// The same flow with two real processes: `lazaret manager` and `lazaret gateway`, the
 /// gateway paired with a token from `lazaret manager pair`.
 @Suite(.serialized)
