@@ -28,10 +28,14 @@ enum CPQLink {
             log.info("\(configuration.scanning.quarantineDestination): CPQ as gateway \(gateway), manager pinned at sha256 \(bundle.managerFingerprint.hex)")
             return DeliveryCustomization(
                 tlsContext: tls.sslContext,
-                makeTLSHandler: { _, name in try tls.makeHandler(serverHostname: name) },
+                tlsSession: {
+                    let verification = CPQPeerVerification(role: .client)
+                    return DeliveryCustomization.TLSSession(
+                        makeHandler: { _, name in try tls.makeHandler(serverHostname: name, verification: verification) },
+                        describeError: { verification.failure(for: $0).description })
+                },
                 preamble: { envelope in transferPreamble(envelope, gateway: gateway, log: log) },
-                logLabel: logLabel,
-                describeTLSError: { CPQTLSFailure(error: $0, role: .client).description })
+                logLabel: logLabel)
         } catch {
             log.critical("\(configuration.scanning.quarantineDestination): the CPQ credentials in \(directory) cannot be used: \(error); quarantined mail waits in the queue")
             return nil

@@ -447,9 +447,9 @@ public actor DeliveryQueue: Service {
             tlsServerName: required && (try? SocketAddress(ipAddress: destination.host, port: 0)) == nil
                 ? destination.host : nil,
             tlsRequired: required)
-        if tlsContext != nil {
-            options.makeTLSHandler = customization.makeTLSHandler
-            options.describeTLSError = customization.describeTLSError
+        if tlsContext != nil, let session = customization.tlsSession?() {
+            options.makeTLSHandler = session.makeHandler
+            options.describeTLSError = session.describeError
         }
         return options
     }

@@ -82,24 +82,33 @@ public struct DeliveryPolicy: Sendable, Hashable {
 /// cpq_listener: its own TLS (the CPQ CA and pin), lines before each MAIL (XCPQ TRANSFER
 /// and HOLD), and a label in the delivery logs (`to Centralized Policy Quarantine`).
 public struct DeliveryCustomization: Sendable {
+    /// The STARTTLS handler and the words for its failures, made fresh for each
+    /// connection so that they can share per-connection state (CPQ: the peer
+    /// verification that knows why a certificate was refused).
+    public struct TLSSession: Sendable {
+        public var makeHandler: @Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler
+        public var describeError: @Sendable (any Error) -> String
+
+        public init(makeHandler: @escaping @Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler,
+                    describeError: @escaping @Sendable (any Error) -> String) {
+            self.makeHandler = makeHandler
+            self.describeError = describeError
+        }
+    }
+
     /// The client TLS context; nil means the destination's `tls` mode decides as usual.
     public var tlsContext: NIOSSLContext?
-    /// Builds the STARTTLS handler (custom verification); nil means a plain one.
-    public var makeTLSHandler: (@Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler)?
+    /// Called once per connection; nil means a plain handler and the built-in words.
+    public var tlsSession: (@Sendable () -> TLSSession)?
     /// Lines sent before MAIL for a message; each must get a 2xx.
     public var preamble: (@Sendable (MessageEnvelope) -> [String])?
     /// Appended to `Delivery start ... to RID [0]` and `Message done ...` lines.
     public var logLabel: String?
-    /// Words for a TLS failure in `DCID n TLS failed: ...`; nil means the built-in ones.
-    public var describeTLSError: (@Sendable (any Error) -> String)?
 
-    public init(tlsContext: NIOSSLContext? = nil,
-                makeTLSHandler: (@Sendable (NIOSSLContext, String?) throws -> NIOSSLClientHandler)? = nil,
-                preamble: (@Sendable (MessageEnvelope) -> [String])? = nil, logLabel: String? = nil,
-                describeTLSError: (@Sendable (any Error) -> String)? = nil) {
-        self.describeTLSError = describeTLSError
+    public init(tlsContext: NIOSSLContext? = nil, tlsSession: (@Sendable () -> TLSSession)? = nil,
+                preamble: (@Sendable (MessageEnvelope) -> [String])? = nil, logLabel: String? = nil) {
         self.tlsContext = tlsContext
-        self.makeTLSHandler = makeTLSHandler
+        self.tlsSession = tlsSession
         self.preamble = preamble
         self.logLabel = logLabel
     }

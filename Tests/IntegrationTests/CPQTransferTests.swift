@@ -126,7 +126,7 @@ struct CPQWrongManagerTests {
         #expect(status == 0, "\(output)")
         try Harness.waitUntil("the refused TLS") { gateway.mailLogs.contains("TLS was required but could not be successfully negotiated") }
         let logs = gateway.mailLogs
-        #expect(logs.range(of: #"DCID \d+ TLS failed: verify error: certificate of the server refused"#,
+        #expect(logs.range(of: #"DCID \d+ TLS failed: verify error: certificate not signed by the CPQ CA"#,
                            options: .regularExpression) != nil, "\(logs)")
         #expect(!logs.contains("quarantined as QID"))
         #expect(!logs.contains("Message finished"), "the message must stay queued")
