@@ -90,11 +90,19 @@ struct ManagerCommand: AsyncParsableCommand {
         @Option(help: "Hours the token stays valid.")
         var hours: Int = 24
 
+        @Option(help: "Redeem the token at once and write the gateway's CPQ files (certificate, key, CA, manager pin) into this directory — the gateway's cpq.directory — instead of printing the token (for a gateway on the same host, or to copy by hand).")
+        var writeGatewayFiles: String?
+
         func run() throws {
             let configuration = try ManagerConfiguration.load(path: absolutePath(config))
             let authority = try Manager.authority(configuration)
             let token = try authority.pairingTokens.create(gatewayName: name, ttl: TimeInterval(hours * 3600))
-            print(token)
+            guard let directory = writeGatewayFiles else {
+                print(token)
+                return
+            }
+            try authority.pair(token: token, presentedName: name).write(to: absolutePath(directory))
+            print("lazaret: gateway \(name) paired; its CPQ files are in \(absolutePath(directory))")
         }
     }
 }
