@@ -234,9 +234,12 @@ struct ManagerCrashTests {
         defer { try? FileManager.default.removeItem(atPath: managerHome) }
         let cpqPort = Harness.freePort()
         try ManagerConfigurationText.yaml(port: cpqPort).write(toFile: managerHome + "/manager.yaml", atomically: true, encoding: .utf8)
-        let authority = try CPQAuthority.loadOrCreate(directory: managerHome + "/cpq", managerHostname: "manager.lazaret.local",
-                                                      managerAddresses: ["127.0.0.1"])
-        let bundle = try authority.pair(token: try authority.pairingTokens.create(gatewayName: "gw8"), presentedName: "gw8")
+        // Paired by the CLI, which writes the gateway's CPQ files.
+        let gatewayFiles = managerHome + "/gw8-cpq"
+        let (paired, pairOutput) = try Harness.run(try Harness.lazaretBinary, [
+            "manager", "pair", "--config", managerHome + "/manager.yaml", "--name", "gw8", "--write-gateway-files", gatewayFiles])
+        #expect(paired == 0 && pairOutput.contains("gateway gw8 paired"), "\(pairOutput)")
+        let bundle = try CPQJoinBundle.read(from: gatewayFiles)
 
         func startManager(_ n: Int) throws -> Background {
             let manager = try Background(try Harness.lazaretBinary, ["manager", "--config", managerHome + "/manager.yaml"],
