@@ -40,4 +40,20 @@ public final class CPQPeerVerification: Sendable {
         if case .success = outcome { return .certificateVerified }
         return .failed
     }
+
+    /// The NIOSSL verification callback that runs `check` on the peer's chain (DER,
+    /// leaf first) and records its outcome in `verification`, for either role.
+    static func callback(
+        _ check: @escaping @Sendable ([[UInt8]?]) async -> Result<CPQPeerCertificate, CPQVerifyFailure>,
+        recordingIn verification: CPQPeerVerification?
+    ) -> NIOSSLCustomVerificationCallback {
+        { certificates, promise in
+            let der = certificates.map { try? $0.toDERBytes() }
+            promise.completeWithTask {
+                let outcome = await check(der)
+                verification?.record(outcome)
+                return result(outcome)
+            }
+        }
+    }
 }

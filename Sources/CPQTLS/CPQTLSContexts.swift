@@ -19,15 +19,8 @@ public struct CPQServerTLS: Sendable {
     /// A server TLS handler for one connection. Pass a fresh `verification`
     /// to learn the client's certificate or why it was refused.
     public func makeHandler(verification: CPQPeerVerification? = nil) -> NIOSSLServerHandler {
-        let check = self.verifyClient
-        return NIOSSLServerHandler(context: sslContext, customVerificationCallback: { certificates, promise in
-            let der = certificates.map { try? $0.toDERBytes() }
-            promise.completeWithTask {
-                let outcome = await check(der)
-                verification?.record(outcome)
-                return CPQPeerVerification.result(outcome)
-            }
-        })
+        NIOSSLServerHandler(context: sslContext,
+                            customVerificationCallback: CPQPeerVerification.callback(verifyClient, recordingIn: verification))
     }
 
     /// The whole check of a client's chain (DER, leaf first).
@@ -55,16 +48,9 @@ public struct CPQClientTLS: Sendable {
     /// either). Pass a fresh `verification` to learn the server's certificate
     /// or why it was refused.
     public func makeHandler(serverHostname: String? = nil, verification: CPQPeerVerification? = nil) throws -> NIOSSLClientHandler {
-        let check = self.verifyServer
         let sni = serverHostname.flatMap { CertificateNames.isHostName($0) ? $0 : nil }
-        return try NIOSSLClientHandler(context: sslContext, serverHostname: sni, customVerificationCallback: { certificates, promise in
-            let der = certificates.map { try? $0.toDERBytes() }
-            promise.completeWithTask {
-                let outcome = await check(der)
-                verification?.record(outcome)
-                return CPQPeerVerification.result(outcome)
-            }
-        })
+        return try NIOSSLClientHandler(context: sslContext, serverHostname: sni,
+                                       customVerificationCallback: CPQPeerVerification.callback(verifyServer, recordingIn: verification))
     }
 
     /// The whole check of a server's chain (DER, leaf first).

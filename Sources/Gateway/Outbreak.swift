@@ -1,3 +1,4 @@
+import CPQTLS
 import Foundation
 import MailLog
 import NIOConcurrencyHelpers
@@ -7,8 +8,8 @@ import Spool
 
 /// The gateway's own copy of every message it sent to the Outbreak quarantine, so
 /// that it can rescan them when the outbreak rules or the virus signatures change.
-/// One `<MID>.eml` and one `<MID>.json` per message, each written to a temporary
-/// name, fsynced and renamed.
+/// One `<MID>.eml` and one `<MID>.json` per message, each written durably with
+/// `SecureFile.write` (temporary name, fsync, rename, directory fsync).
 final class OutbreakHold: Sendable {
     struct Entry: Codable, Sendable {
         var mid: MID
@@ -33,8 +34,8 @@ final class OutbreakHold: Sendable {
                           remoteIP: envelope.remoteAddress, senderGroup: envelope.attributes[EnvelopeAttribute.senderGroup],
                           listener: envelope.listener, ticket: ticket, heldAt: Date().timeIntervalSince1970)
         do {
-            try Self.writeDurably(Data(body.readableBytesView), to: "\(directory)/\(envelope.mid).eml")
-            try Self.writeDurably(try JSONEncoder().encode(entry), to: "\(directory)/\(envelope.mid).json")
+            try SecureFile.write(body.readableBytesView, to: "\(directory)/\(envelope.mid).eml", mode: SecureFile.publicMode)
+            try SecureFile.write(try JSONEncoder().encode(entry), to: "\(directory)/\(envelope.mid).json", mode: SecureFile.publicMode)
         } catch {
             log.warning("MID \(envelope.mid) outbreak copy not kept (\(error)); it will not be rescanned on rule updates")
         }
@@ -54,17 +55,6 @@ final class OutbreakHold: Sendable {
     func remove(_ mid: MID) {
         try? FileManager.default.removeItem(atPath: "\(directory)/\(mid).json")
         try? FileManager.default.removeItem(atPath: "\(directory)/\(mid).eml")
-    }
-
-    private static func writeDurably(_ data: Data, to path: String) throws {
-        let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-            throw GatewayError("cannot write \(temporary)")
-        }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
-        try handle.synchronize()
-        try handle.close()
-        guard rename(temporary, path) == 0 else { throw GatewayError("cannot rename \(temporary) to \(path)") }
     }
 }
 

@@ -136,18 +136,22 @@ final class WorkQueue: Sendable {
         let original = job.message.envelope
         let mid = original.mid
         guard let current = spool.message(mid) else { return }  // deleted meanwhile
-        let body: ByteBuffer
-        do {
-            body = try spool.bodySync(of: mid)
-        } catch {
-            log.critical("MID \(mid) cannot be read from the spool for scanning: \(error)")
-            return
+        let pipeline = self.pipeline.withLockedValue { $0 }
+        // Nothing to look at (no filters, anti-virus or outbreak rules): spare the read.
+        var body = ByteBuffer()
+        if pipeline.readsBody(from: job.stage) {
+            do {
+                body = try spool.bodySync(of: mid)
+            } catch {
+                log.critical("MID \(mid) cannot be read from the spool for scanning: \(error)")
+                return
+            }
         }
         let recipients = current.pendingRecipients.map { original.recipients[$0] }
         let input = ScanInput(mailFrom: original.mailFrom, recipients: recipients, remoteIP: original.remoteAddress,
                               senderGroup: original.attributes[EnvelopeAttribute.senderGroup], listener: original.listener,
                               body: body)
-        let outcome = await pipeline.withLockedValue({ $0 }).run(input, from: job.stage)
+        let outcome = await pipeline.run(input, from: job.stage)
         timings.record(outcome.timings)
         for event in outcome.events { log.info("MID \(mid) \(event)") }
 
@@ -177,7 +181,7 @@ final class WorkQueue: Sendable {
                 parts.append((dsn.envelope, dsn.body, "bounce"))
             }
         }
-        main.size = outcome.body.readableBytes
+        if outcome.changed { main.size = outcome.body.readableBytes }
         for ticket in outcome.copies {
             var copy = main
             copy.mid = spool.nextMID()

@@ -528,19 +528,19 @@ public actor DeliveryQueue: Service {
         var parameters: [String] = []
         if connection.extensions.size != nil { parameters.append("SIZE=\(body.readableBytes)") }
         if connection.extensions.eightBitMIME { parameters.append("BODY=8BITMIME") }
-        if item.envelope.requiresSMTPUTF8 {
-            guard connection.extensions.smtpUTF8 else {
-                // RFC 6531 section 3.2: never send an SMTPUTF8 message to a host that does not offer it.
-                let reply = SMTPReply(553, EnhancedStatusCode(5, 6, 7),
-                                      "\(destination.host) does not support SMTPUTF8, which this message needs")
-                return await refuseAll(item, reply: reply, body: body, dcid: dcid, connection: connection)
-            }
-            parameters.append("SMTPUTF8")
+        if item.envelope.requiresSMTPUTF8 { parameters.append("SMTPUTF8") }
+        let results: [SMTPRecipientResult]
+        if item.envelope.requiresSMTPUTF8 && !connection.extensions.smtpUTF8 {
+            // RFC 6531 section 3.2: never send an SMTPUTF8 message to a host that does not offer it.
+            let reply = SMTPReply(553, EnhancedStatusCode(5, 6, 7),
+                                  "\(destination.host) does not support SMTPUTF8, which this message needs")
+            results = item.pending.map { _ in .failed(reply) }
+        } else {
+            results = await connection.deliver(
+                mailFrom: item.envelope.mailFrom,
+                recipients: item.pending.map { item.envelope.recipients[$0] },
+                parameters: parameters, preamble: customization.preamble?(item.envelope) ?? [], body: body)
         }
-        let results = await connection.deliver(
-            mailFrom: item.envelope.mailFrom,
-            recipients: item.pending.map { item.envelope.recipients[$0] },
-            parameters: parameters, preamble: customization.preamble?(item.envelope) ?? [], body: body)
         var done: [Int] = []
         var failed: [FailedRecipient] = []
         var later: [Int] = []
@@ -580,20 +580,6 @@ public actor DeliveryQueue: Service {
             }
         }
         await finishAttempt(item, delivered: done, failed: bounced, deferred: later)
-        return connection.isActive
-    }
-
-    /// Bounces every pending recipient of `item` with `reply` without a transaction.
-    private nonisolated func refuseAll(_ item: Item, reply: SMTPReply, body: ByteBuffer, dcid: UInt64,
-                                       connection: SMTPClientConnection) async -> Bool {
-        let failed = item.pending.map {
-            FailedRecipient(rid: $0, address: item.envelope.recipients[$0], reply: reply, remoteMTA: "dns; \(destination.host)")
-        }
-        for failure in failed {
-            log.info("Bounced: DCID \(dcid) MID \(item.envelope.mid) to RID [\(failure.rid)] - \(reply.enhanced?.description ?? "5.0.0") ('\(reply)')")
-        }
-        let bounced = await bounce(item.envelope, body: body, failed, outcome: .bounced)
-        await finishAttempt(item, delivered: [], failed: bounced ? failed.map(\.rid) : [], deferred: bounced ? [] : item.pending)
         return connection.isActive
     }
 

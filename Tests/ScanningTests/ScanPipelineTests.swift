@@ -174,4 +174,13 @@ final class FixedEngine: AntivirusEngine {
         #expect(other.disposition == .deliver)
         #expect(other.policy == "DEFAULT")
     }
+
+    @Test func readsTheBodyOnlyWhenSomeStageLooksAtIt() throws {
+        #expect(!(try pipeline(engine: nil, outbreak: nil)).readsBody(from: .messageFilters))
+        #expect(!(try pipeline(engine: nil, rules: .empty)).readsBody(from: .messageFilters))
+        #expect(try pipeline(#"a: if (true) { drop(); }"#, engine: nil, outbreak: nil).readsBody(from: .messageFilters))
+        #expect(!(try pipeline(#"a: if (true) { drop(); }"#, engine: nil, outbreak: nil)).readsBody(from: .antivirus))
+        #expect(try pipeline(outbreak: nil).readsBody(from: .outbreak), "an outbreak release is rescanned by anti-virus")
+        #expect(try pipeline(engine: nil).readsBody(from: .outbreak))
+    }
 }

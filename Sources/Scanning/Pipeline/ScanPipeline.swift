@@ -76,6 +76,17 @@ public struct ScanPipeline: Sendable {
         self.outbreakRules = outbreakRules
     }
 
+    /// Whether running from `start` looks at the message at all: false when no stage
+    /// has anything to do (no filters, no anti-virus, no outbreak rules), so that the
+    /// caller can skip reading the body.
+    public func readsBody(from start: PipelineStage) -> Bool {
+        if start <= .messageFilters, !messageFilters.names.isEmpty { return true }
+        if start <= .antivirus || start == .outbreak, antivirus != nil { return true }
+        if start <= .contentFilters, policies.contains(where: { !$0.contentFilters.names.isEmpty }) { return true }
+        if start <= .outbreak, outbreak != nil, !outbreakRules.rules.isEmpty { return true }
+        return false
+    }
+
     /// Runs `input` through the stages from `start` on (`.messageFilters` for new mail;
     /// a released message resumes at its ticket's `resumeAt`). Never throws: engine
     /// trouble is a `retry` or a quarantine, as the anti-virus policy says.
