@@ -40,6 +40,10 @@ struct DeliveryTests {
         try Harness.waitUntil("the expiry bounce", seconds: 90) {
             gateway.mailLogs.range(of: #"Bounced: MID \d+ to RID \[0\] - 5\.4\.7"#, options: .regularExpression) != nil
         }
+        // The expiry is logged first, then its DSN is stored: wait for that too.
+        try Harness.waitUntil("the expiry DSN", seconds: 90) {
+            gateway.mailLogs.range(of: #"MID \d+ was generated for bounce of MID \d+"#, options: .regularExpression) != nil
+        }
         let logs = gateway.mailLogs
         #expect(logs.contains("Connection Error: DCID"), "\(logs)")
         #expect(logs.contains("marked down after 3 connection failures"), "\(logs)")
