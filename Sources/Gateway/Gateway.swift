@@ -263,8 +263,11 @@ public final class Gateway: Service {
         var smtp = cpq.smtpConfiguration(SMTPServerConfiguration(listenerName: "cpq_listener", hostname: config.hostname,
                                                                  tlsContext: link.server.sslContext))
         let server = link.server
-        smtp.makeTLSHandler = { _ in server.makeHandler() }
-        smtp.describeTLSError = { CPQTLSFailure(error: $0, role: .server).description }
+        smtp.makeTLSSession = { _ in
+            let verification = CPQPeerVerification(role: .server)
+            return SMTPServerTLSSession(handler: server.makeHandler(verification: verification),
+                                        describeError: { verification.failure(for: $0).description })
+        }
         return try await SMTPServer.bind(host: interface.address, port: config.cpq.listenerPort, group: group,
                                          configuration: smtp, maxConnections: config.cpq.listenerMaxConnections,
                                          connections: connections) {

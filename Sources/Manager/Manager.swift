@@ -60,8 +60,11 @@ public final class Manager: Service {
             let cpq = CPQServerConfiguration(requireTLS: true)
             var smtp = cpq.smtpConfiguration(SMTPServerConfiguration(listenerName: "cpq_listener", hostname: config.hostname,
                                                                      tlsContext: serverTLS.sslContext))
-            smtp.makeTLSHandler = { _ in serverTLS.makeHandler() }
-            smtp.describeTLSError = { CPQTLSFailure(error: $0, role: .server).description }
+            smtp.makeTLSSession = { _ in
+                let verification = CPQPeerVerification(role: .server)
+                return SMTPServerTLSSession(handler: serverTLS.makeHandler(verification: verification),
+                                            describeError: { verification.failure(for: $0).description })
+            }
             let icids = NIOLockedValueBox<UInt64>(0)
             listener = try await SMTPServer.bind(host: config.listenerAddress, port: config.listenerPort, group: group,
                                                  configuration: smtp, maxConnections: config.maxConnections) {

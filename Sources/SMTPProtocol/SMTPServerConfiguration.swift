@@ -40,6 +40,10 @@ public struct SMTPServerConfiguration: Sendable {
     /// Turns a TLS error into the words after `TLS failed: ` in the close reason
     /// (CPQ: `verify error: no certificate from client`); nil means the error's own text.
     public var describeTLSError: (@Sendable (any Error) -> String)?
+    /// Per connection, instead of the two above: the TLS handler and the words for its
+    /// failures made together, so that they can share what the handshake learnt (CPQ:
+    /// why a client certificate was refused). Takes precedence over ``makeTLSHandler``.
+    public var makeTLSSession: (@Sendable (NIOSSLContext) throws -> SMTPServerTLSSession)?
 
     /// A configuration with the ``SMTPDefaults`` limits unless given.
     public init(
@@ -66,5 +70,16 @@ public struct SMTPServerConfiguration: Sendable {
         self.closeTimeout = closeTimeout
         self.requireTLS = requireTLS
         self.extensionVerbs = Set(extensionVerbs.map { $0.uppercased() })
+    }
+}
+
+/// A STARTTLS handler with the words for its failures (``SMTPServerConfiguration/makeTLSSession``).
+public struct SMTPServerTLSSession {
+    public var handler: NIOSSLServerHandler
+    public var describeError: @Sendable (any Error) -> String
+
+    public init(handler: NIOSSLServerHandler, describeError: @escaping @Sendable (any Error) -> String) {
+        self.handler = handler
+        self.describeError = describeError
     }
 }

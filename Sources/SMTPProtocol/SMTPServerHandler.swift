@@ -32,6 +32,8 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
     private var hasUnflushedWrites = false
     private var isReadHeld = false
     private var closeReason: String?
+    /// The words for TLS failures of this connection (``SMTPServerConfiguration/makeTLSSession``).
+    private var sessionTLSErrorDescriber: (@Sendable (any Error) -> String)?
     private var closeReported = false
 
     private var idleDeadline = NIODeadline.uptimeNanoseconds(0)
@@ -129,7 +131,8 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if closeReason == nil {
             if error is NIOSSLError || error is BoringSSLError {
-                closeReason = "TLS failed: " + (configuration.describeTLSError?(error) ?? "\(error)")
+                let describe = sessionTLSErrorDescriber ?? configuration.describeTLSError
+                closeReason = "TLS failed: " + (describe?(error) ?? "\(error)")
             } else {
                 closeReason = "error: \(error)"
             }
@@ -275,7 +278,14 @@ public final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHand
             // Added synchronously, before any further read is delivered: every
             // byte after the 220 goes through TLS (RFC 3207 §4.2).
             do {
-                let ssl = try configuration.makeTLSHandler?(tlsContext) ?? NIOSSLServerHandler(context: tlsContext)
+                let ssl: NIOSSLServerHandler
+                if let makeSession = configuration.makeTLSSession {
+                    let session = try makeSession(tlsContext)
+                    ssl = session.handler
+                    sessionTLSErrorDescriber = session.describeError
+                } else {
+                    ssl = try configuration.makeTLSHandler?(tlsContext) ?? NIOSSLServerHandler(context: tlsContext)
+                }
                 try context.pipeline.syncOperations.addHandler(ssl, position: .first)
             } catch {
                 closeReason = "TLS failed: \(error)"

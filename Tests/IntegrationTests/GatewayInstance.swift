@@ -64,6 +64,7 @@ final class GatewayInstance {
             logs:
               mail_logs: logs/mail_logs
             \(scanning)
+            \(scanning.contains("cpq:") ? "" : "cpq: {listener_port: \(Harness.freePort())}")
             """
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     }

@@ -1,6 +1,10 @@
+import CPQ
 import CPQTLS
 import Foundation
+import NIOCore
+import NIOPosix
 import QuarantineStore
+import SMTPProtocol
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -260,5 +264,102 @@ struct ReleaseTests {
     static func releaseQID(_ text: String) -> String? {
         guard let range = text.range(of: #"\(Lazaret\) with ESMTPS? id (\d+)"#, options: .regularExpression) else { return nil }
         return String(text[range])
+    }
+}
+
+/// The gateway's cpq_listener seen from outside: the release protocol driven by hand as the
+/// manager (the same release sent twice, before and after a restart of the gateway), and the
+/// clients it must refuse.
+@Suite(.serialized)
+struct GatewayCPQListenerTests {
+    /// A CPQ client with the manager's certificate, the gateway's certificate pinned.
+    static func managerClient(_ setup: ReleaseSetup) throws -> (CPQClientTLS, CPQAuthority) {
+        let authority = try CPQAuthority.loadOrCreate(directory: setup.managerHome + "/cpq", managerHostname: "manager.lazaret.local")
+        let record = try #require(try authority.pairedGateways.record(named: "gw1"))
+        let tls = try CPQTLSConfiguration().makeClientContext(identity: authority.managerIdentity, trustRoot: authority.certificate,
+                                                              pinnedServerFingerprint: record.certificateFingerprint)
+        return (tls, authority)
+    }
+
+    static func release(_ setup: ReleaseSetup, tls: CPQClientTLS, id: String, body: String) async throws -> CPQDeliveryOutcome<CPQQueuedRelease> {
+        var options = SMTPClientOptions(localHostname: "manager.test", tlsContext: tls.sslContext, tlsRequired: true)
+        options.makeTLSHandler = { _, name in try tls.makeHandler(serverHostname: name) }
+        let connection = try await SMTPClientConnection.connect(host: "127.0.0.1", port: setup.gatewayCPQPort,
+                                                                group: MultiThreadedEventLoopGroup.singleton, options: options)
+        let outcome = await CPQClient.release(
+            over: connection, header: CPQReleaseHeader(releaseID: id, mid: 4242, qid: "QTESTQTESTQTESTQT", resume: .contentFilters,
+                                                      quarantines: ["Policy"]),
+            mailFrom: "alice@sender.example", recipients: ["bob@rcpt.example"], body: ByteBuffer(string: body))
+        await connection.quit()
+        return outcome
+    }
+
+    @Test("a release sent again after a lost reply, also after a gateway restart, is delivered once")
+    func retriedReleaseIsDeliveredOnce() async throws {
+        let setup = try ReleaseSetup(filters: #"hold_it: if (subject == '^never') { quarantine("Policy"); }"#)
+        defer { setup.stop() }
+        let (tls, _) = try Self.managerClient(setup)
+        let body = "Subject: released by hand\r\nMessage-ID: <by-hand-1@sender.example>\r\n\r\nthe released body\r\n"
+        let first = try await Self.release(setup, tls: tls, id: "r-by-hand-1", body: body)
+        guard case .accepted(let queued) = first else { Issue.record("first release: \(first)"); return }
+        #expect(!queued.alreadyQueued)
+        let second = try await Self.release(setup, tls: tls, id: "r-by-hand-1", body: body)
+        #expect(second == .accepted(CPQQueuedRelease(mid: queued.mid, alreadyQueued: true)), "\(second)")
+
+        setup.gateway.process?.kill9()
+        try setup.gateway.start()
+        try Harness.waitUntil("the gateway's cpq_listener again") { Harness.isListening(setup.gatewayCPQPort) }
+        let third = try await Self.release(setup, tls: tls, id: "r-by-hand-1", body: body)
+        #expect(third == .accepted(CPQQueuedRelease(mid: queued.mid, alreadyQueued: true)), "\(third)")
+
+        try Harness.waitUntil("the released message at smtp-sink") { setup.sinkCount("by-hand-1@sender.example") >= 1 }
+        // A fresh release id after it proves the queue moved on: everything before it has been delivered or not at all.
+        let other = try await Self.release(setup, tls: tls, id: "r-by-hand-2", body: body.replacingOccurrences(of: "by-hand-1", with: "by-hand-2"))
+        guard case .accepted = other else { Issue.record("second release id: \(other)"); return }
+        try Harness.waitUntil("the second released message at smtp-sink") { setup.sinkCount("by-hand-2@sender.example") >= 1 }
+        #expect(setup.sinkCount("by-hand-1@sender.example") == 1, "the release was delivered \(setup.sinkCount("by-hand-1@sender.example")) times")
+        let logs = setup.gateway.mailLogs
+        #expect(logs.contains("release r-by-hand-1 of QID QTESTQTESTQTESTQT was already queued as MID \(queued.mid); nothing is delivered twice"), "\(logs)")
+    }
+
+    @Test("the gateway's cpq_listener: banner and chain for openssl s_client; a plaintext client, a gateway's certificate and no certificate are refused")
+    func refusedClients() async throws {
+        let setup = try ReleaseSetup(filters: #"hold_it: if (subject == '^never') { quarantine("Policy"); }"#)
+        defer { setup.stop() }
+        let cpq = setup.managerHome + "/cpq"
+        let (_, sClient) = try Harness.run(try Harness.tool("openssl"), [
+            "s_client", "-starttls", "smtp", "-connect", "127.0.0.1:\(setup.gatewayCPQPort)", "-showcerts",
+            "-CAfile", cpq + "/ca.pem", "-cert", cpq + "/manager.pem", "-key", cpq + "/manager.key",
+        ], input: "QUIT\r\n", timeout: 60)
+        #expect(sClient.contains("Lazaret CPQ CA") && sClient.contains("s:CN = gw1"), "\(sClient)")
+        #expect(sClient.contains("250") || sClient.contains("221"), "no SMTP answer through TLS: \(sClient)")
+        #expect(sClient.contains("Verify return code: 0 (ok)"), "\(sClient)")
+
+        let (_, plaintext) = try Harness.run(try Harness.tool("swaks"), [
+            "--server", "127.0.0.1:\(setup.gatewayCPQPort)", "--from", "x@example.org", "--to", "y@example.org"])
+        #expect(plaintext.contains("220 gw.test.lazaret ESMTP Lazaret CPQ"), "\(plaintext)")
+        #expect(plaintext.contains("530 5.7.0 Must issue a STARTTLS command first"), "\(plaintext)")
+
+        // Another gateway of the same CA may not release to this one.
+        let (tls, authority) = try Self.managerClient(setup)
+        _ = tls
+        let gw2 = try authority.pair(token: try authority.pairingTokens.create(gatewayName: "gw2"), presentedName: "gw2")
+        let gw2TLS = try CPQTLSConfiguration().makeClientContext(identity: try gw2.identity(), trustRoot: try gw2.caCertificate())
+        var options = SMTPClientOptions(localHostname: "gw2.test", tlsContext: gw2TLS.sslContext, tlsRequired: true)
+        options.makeTLSHandler = { _, name in try gw2TLS.makeHandler(serverHostname: name) }
+        await #expect(throws: (any Error).self) {
+            let connection = try await SMTPClientConnection.connect(host: "127.0.0.1", port: setup.gatewayCPQPort,
+                                                                    group: MultiThreadedEventLoopGroup.singleton, options: options)
+            await connection.quit()
+        }
+        let (anonymousStatus, anonymous) = try Harness.run(try Harness.tool("swaks"), [
+            "--server", "127.0.0.1:\(setup.gatewayCPQPort)", "--tls", "--from", "x@example.org", "--to", "y@example.org"])
+        #expect(anonymousStatus != 0 && !anonymous.contains("250 2.1.0"), "\(anonymous)")
+        try Harness.waitUntil("the refused sessions in the gateway's mail_logs: \(setup.gateway.mailLogs)") {
+            let logs = setup.gateway.mailLogs
+            return logs.range(of: #"ICID \d+ close \(TLS failed: verify error: no certificate from client\)"#, options: .regularExpression) != nil
+                && logs.range(of: #"ICID \d+ close \(TLS failed: verify error: certificate CN=gw2 \(sha256 [0-9a-f]+\.\.\.\) is not paired with this host\)"#, options: .regularExpression) != nil
+        }
+        #expect(!setup.gateway.mailLogs.contains("released by the manager"))
     }
 }
