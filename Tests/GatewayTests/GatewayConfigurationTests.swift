@@ -121,12 +121,35 @@ import Testing
         // An empty file is the defaults, except scanning: a file that does not mention
         // anti-virus means `on` (never mail through unscanned) and no filters; only
         // `lazaret up` writes `auto` and the starter policy, explicitly.
+        // Likewise the gateway's cpq_listener is on 7025 unless the file says otherwise;
+        // `lazaret up` writes 7125 (its manager has 7025 on the same host).
         var expected = GatewayConfiguration.defaults(home: "/h")
         expected.scanning = .init()
+        expected.cpq = .init()
+        #expect(expected.cpq.listenerPort == 7025 && GatewayConfiguration.defaults(home: "/h").cpq.listenerPort == 7125)
         #expect(try GatewayConfiguration.parse(yaml: "", home: "/h") == expected)
         #expect(try GatewayConfiguration.parse(yaml: "# nothing yet\n", home: "/h") == expected)
         #expect(expected.scanning.antivirus.enabled == .on)
         #expect(GatewayConfiguration.defaults(home: "/h").scanning.antivirus.enabled == .auto)
+    }
+
+    @Test func cpqListenerKeysAreReadAndChecked() throws {
+        let config = try GatewayConfiguration.parse(yaml: """
+            cpq: {directory: join, listener_interface: Management, listener_port: 7125, listener_max_connections: 5, report_retry_s: 3}
+            """, home: "/h")
+        #expect(config.cpq.directory == "join")
+        #expect(config.cpq.listenerInterface == "Management")
+        #expect(config.cpq.listenerPort == 7125)
+        #expect(config.cpq.listenerMaxConnections == 5)
+        #expect(config.cpq.reportRetrySeconds == 3)
+        #expect(try GatewayConfiguration.parse(yaml: config.yaml(), home: "/h") == config)
+        let problems = Self.problems("""
+            cpq: {listener_interface: Data, listener_port: 70000, listener_max_connections: 0, report_retry_s: 0}
+            """)
+        #expect(problems.contains(#"cpq.listener_interface: "Data" is not one of the interfaces (Management)"#), "\(problems)")
+        #expect(problems.contains("cpq.listener_port: 70000 is not a port number (1-65535)"), "\(problems)")
+        #expect(problems.contains("cpq.listener_max_connections: 0 must be at least 1"), "\(problems)")
+        #expect(problems.contains("cpq.report_retry_s: 0 must be at least 1"), "\(problems)")
     }
 
     @Test func scanningKeysAreCheckedAndNamed() {

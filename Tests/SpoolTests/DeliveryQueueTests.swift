@@ -213,8 +213,50 @@ struct DeliveryQueueTests {
             let status = await queue.status
             #expect(status.activeRecipients == 1, "the soft recipient stays queued")
             #expect(status.deliveredRecipients == 1 && status.hardBouncedRecipients == 1)
-            #expect(await queue.queuedMessages.first?.pendingRecipients == [2])
+            // Between two attempts the soft recipient is queued (during one it is in flight).
+            try await Self.waitUntil("the soft recipient queued between attempts") {
+                await queue.queuedMessages.first?.pendingRecipients == [2]
+            }
             #expect(log.recentLines.contains { $0.contains("Delayed: DCID") && $0.contains("to RID [2] - 4.2.1") })
+        }
+    }
+
+    @Test func theAttemptObserverSeesEachRecipientAfterItsOutcomeIsRecorded() async throws {
+        let seen = NIOLockedValueBox<[RecipientAttempt]>([])
+        let recordedFirst = NIOLockedValueBox<[Bool]>([])
+        let spoolBox = NIOLockedValueBox<MemorySpool?>(nil)
+        let customization = DeliveryCustomization(onAttempt: { envelope, attempts in
+            let spool = spoolBox.withLockedValue { $0 }
+            for attempt in attempts where attempt.result == .delivered || attempt.result == .bounced {
+                let outcome: RecipientOutcome = attempt.result == .delivered ? .delivered : .bounced
+                recordedFirst.withLockedValue { $0.append(spool?.recorded(outcome, mid: envelope.mid).contains(attempt.rid) == true) }
+            }
+            seen.withLockedValue { $0.append(contentsOf: attempts) }
+        })
+        try await withQueue(customization: customization) { queue, spool, _, _, _ in
+            spoolBox.withLockedValue { $0 = spool }
+            let envelope = Self.envelope(1, ["ok@x.example", "hard@x.example", "soft@x.example"])
+            spool.add(envelope)
+            await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: [0, 1, 2]))
+            try await Self.waitUntil("two attempts of the soft recipient") {
+                seen.withLockedValue { $0.filter { $0.result == .deferred }.count } >= 2
+            }
+            let attempts = seen.withLockedValue { $0 }
+            let first = Array(attempts.prefix(3))
+            #expect(first.map(\.rid) == [0, 1, 2])
+            #expect(first.map(\.result) == [.delivered, .bounced, .deferred])
+            #expect(first.map(\.address) == ["ok@x.example", "hard@x.example", "soft@x.example"])
+            #expect(first[0].reply.code == 250)
+            #expect(first[1].reply.enhanced == EnhancedStatusCode(5, 1, 1))
+            #expect(first[2].reply.code == 451)
+            #expect(recordedFirst.withLockedValue { $0 } == [true, true], "the observer ran before the spool recorded the outcome")
+            // Deleted by an administrator: the observer hears of it too.
+            try await Self.waitUntil("the deletion (between two attempts)") {
+                if seen.withLockedValue({ $0.contains { $0.result == .deleted } }) { return true }
+                _ = await queue.deleteAll { _ in true }
+                return seen.withLockedValue { $0.contains { $0.result == .deleted } }
+            }
+            #expect(seen.withLockedValue { $0.last?.rid } == 2)
         }
     }
 
