@@ -11,6 +11,7 @@ import Yams
 /// cpq: {directory: cpq, ciphers: "HIGH:MEDIUM:-aNULL", min_tls: TLSv1.2}
 /// store: {directory: quarantine}
 /// logs: {mail_logs: logs/mail_logs}
+/// control_socket: control.sock
 /// ```
 public struct ManagerConfiguration: Hashable, Sendable, Codable {
     public var home: String
@@ -26,11 +27,14 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
     /// The quarantine store (SQLite).
     public var storeDirectory: String
     public var mailLogs: String
+    /// The control socket `lazaret quarantine ...` talks to (unix domain, mode 0600).
+    public var controlSocket: String
 
     public init(home: String, hostname: String = "manager.lazaret.local", listenerAddress: String = "127.0.0.1",
                 listenerPort: Int = 7025, maxConnections: Int = 200, cpqDirectory: String = "cpq",
                 ciphers: String = CPQTLSConfiguration.defaultCipherList, minimumTLS: String = "TLSv1.2",
-                storeDirectory: String = "quarantine", mailLogs: String = "logs/mail_logs") {
+                storeDirectory: String = "quarantine", mailLogs: String = "logs/mail_logs",
+                controlSocket: String = "control.sock") {
         self.home = home
         self.hostname = hostname
         self.listenerAddress = listenerAddress
@@ -41,6 +45,7 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         self.minimumTLS = minimumTLS
         self.storeDirectory = storeDirectory
         self.mailLogs = mailLogs
+        self.controlSocket = controlSocket
     }
 
     /// `path` if absolute, else under `home`.
@@ -72,10 +77,11 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         var cpq: CPQ?
         var store: Store?
         var logs: Logs?
+        var control_socket: String?
     }
 
     private static let knownKeys: [String: Set<String>] = [
-        "": ["hostname", "cpq_listener", "cpq", "store", "logs"],
+        "": ["hostname", "cpq_listener", "cpq", "store", "logs", "control_socket"],
         "cpq_listener": ["address", "port", "max_connections"],
         "cpq": ["directory", "ciphers", "min_tls"],
         "store": ["directory"],
@@ -125,7 +131,7 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
             listenerPort: file.cpq_listener?.port ?? d.listenerPort, maxConnections: file.cpq_listener?.max_connections ?? d.maxConnections,
             cpqDirectory: file.cpq?.directory ?? d.cpqDirectory, ciphers: file.cpq?.ciphers ?? d.ciphers,
             minimumTLS: file.cpq?.min_tls ?? d.minimumTLS, storeDirectory: file.store?.directory ?? d.storeDirectory,
-            mailLogs: file.logs?.mail_logs ?? d.mailLogs)
+            mailLogs: file.logs?.mail_logs ?? d.mailLogs, controlSocket: file.control_socket ?? d.controlSocket)
         try configuration.validate()
         return configuration
     }
@@ -135,6 +141,7 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         if hostname.isEmpty { problems.append("hostname: is empty") }
         if !(0...65535).contains(listenerPort) { problems.append("cpq_listener.port: \(listenerPort) is not a port number (1-65535)") }
         if maxConnections < 1 { problems.append("cpq_listener.max_connections: \(maxConnections) must be at least 1") }
+        if controlSocket.isEmpty { problems.append("control_socket: is empty (a path, relative to the manager's home)") }
         do {
             _ = try tlsConfiguration().validate()
         } catch {
@@ -152,6 +159,7 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         cpq: {directory: \(cpqDirectory), ciphers: "\(ciphers)", min_tls: \(minimumTLS)}
         store: {directory: \(storeDirectory)}
         logs: {mail_logs: \(mailLogs)}
+        control_socket: \(controlSocket)
 
         """
     }
