@@ -106,6 +106,7 @@ let package = Package(
                 "MailLog",
                 "Scanning",
                 "CPQ",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -131,7 +132,7 @@ let package = Package(
         .target(
             name: "Manager",
             dependencies: [
-                "CPQ", "CPQTLS", "QuarantineStore", "SMTPProtocol", "MailLog", "AdminCLI",
+                "CPQ", "CPQTLS", "QuarantineStore", "SMTPProtocol", "MailLog", "Spool", "AdminCLI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

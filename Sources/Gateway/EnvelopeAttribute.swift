@@ -15,6 +15,11 @@ enum EnvelopeAttribute {
     static let quarantines = "quarantines"
     /// For generated mail (DSN, notification, quarantine copy): the MID it came from.
     static let origin = "origin"
+    /// For mail the manager released (over the cpq_listener): the release id. Every
+    /// delivery outcome of such a message is reported back to the manager.
+    static let release = "release"
+    /// For released mail: the manager's QID of it.
+    static let releaseQID = "release-qid"
 
     static func forNewMessage(senderGroup: String?) -> [String: String] {
         var attributes = [pipeline: PipelineStage.messageFilters.rawValue]

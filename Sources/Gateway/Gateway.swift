@@ -1,3 +1,5 @@
+import CPQ
+import CPQTLS
 import Foundation
 import Logging
 import MailLog
@@ -74,21 +76,44 @@ public final class Gateway: Service {
             guard let router = routerBox.withLockedValue({ $0 }) else { throw GatewayError("the router is not ready") }
             try await router.bounce(envelope, body: body, failed)
         }
+        // The CPQ link, once this gateway has joined a manager: transfers, releases, reports.
+        let quarantineTarget = config.effectiveDestinations.first { $0.name == config.scanning.quarantineDestination }
+        let cpqDirectory = resolve(config.cpq.directory)
+        let link = quarantineTarget == nil ? nil : CPQLink.load(config, directory: cpqDirectory, log: log)
+        let ledger: ReleaseLedger?
+        do {
+            ledger = try link.map { _ in try ReleaseLedger(directory: cpqDirectory, fsync: config.spool.fsync) }
+        } catch {
+            log.critical("Gateway cannot start: \(error)")
+            throw error
+        }
+        defer { ledger?.close() }
+        var madeReporter: ReleaseReporter?
+        if let link, let ledger, let target = quarantineTarget {
+            madeReporter = ReleaseReporter(ledger: ledger, link: link, manager: (target.host, target.port), hostname: config.hostname,
+                                       log: log, group: group, retrySeconds: Double(config.cpq.reportRetrySeconds))
+        }
+        let reporter = madeReporter
+        var observe: (@Sendable (MessageEnvelope, [RecipientAttempt]) async -> Void)?
+        if let reporter {
+            observe = { envelope, attempts in await reporter.observe(envelope, attempts) }
+        }
         for destination in config.effectiveDestinations {
             let target = Destination(name: destination.name, host: destination.host, port: destination.port,
                                      maxConnections: destination.maxConnections, tls: destination.tls)
-            if destination.name == config.scanning.quarantineDestination,
-               let customization = CPQLink.customization(config, directory: resolve(config.cpq.directory), log: log) {
-                queues[destination.name] = DeliveryQueue(destination: target, policy: policy, spool: spool, log: log, group: group,
-                                                         customization: customization, onBounce: bounceHandler)
+            let customization: DeliveryCustomization
+            if destination.name == config.scanning.quarantineDestination, let link {
+                customization = link.transferCustomization(log: log, onAttempt: observe)
             } else {
-                queues[destination.name] = DeliveryQueue(destination: target, policy: policy, spool: spool, log: log, group: group,
-                                                         onBounce: bounceHandler)
+                customization = DeliveryCustomization(onAttempt: observe)
             }
+            queues[destination.name] = DeliveryQueue(destination: target, policy: policy, spool: spool, log: log, group: group,
+                                                     customization: customization, onBounce: bounceHandler)
         }
         let router = MessageRouter(defaultDestination: delivery.defaultDestination ?? config.destinations.first?.name ?? "smarthost", queues: queues,
                                    spool: spool, log: log, hostname: config.hostname)
         routerBox.withLockedValue { $0 = router }
+        if let reporter { router.attach(reporter) }
 
         // The scanning pipeline.
         let scanning = config.scanning
@@ -141,6 +166,19 @@ public final class Gateway: Service {
                 ready.append("listener \(listener.name) (SMTP, \(listener.type.rawValue)) on \(interface.address):\(port)")
                 log.info("Listener \(listener.name) listening on \(interface.name) (\(interface.address)) port \(port)")
             }
+            // The cpq_listener: releases from the manager (only its certificate is accepted).
+            if let link, let ledger {
+                let intake = ReleaseIntake(spool: spool, router: router, ledger: ledger, log: log,
+                                           managerFingerprint: link.bundle.managerFingerprint)
+                await intake.mendLedger(recovered: spool.recovered)
+                let interface = config.cpq.listenerInterface.flatMap(config.interface(named:)) ?? config.interfaces[0]
+                let channel = try await Self.bindCPQListener(config: config, interface: interface, link: link, intake: intake,
+                                                             spool: spool, group: group, connections: sessions)
+                servers.append(channel)
+                let port = channel.localAddress?.port ?? config.cpq.listenerPort
+                ready.append("cpq_listener (CPQ, releases from the manager, mutual TLS) on \(interface.address):\(port)")
+                log.info("Listener cpq_listener listening on \(interface.name) (\(interface.address)) port \(port)")
+            }
         } catch {
             for server in servers { try? await server.close() }
             log.critical("Gateway cannot start: \(error)")
@@ -167,6 +205,9 @@ public final class Gateway: Service {
                 taskGroup.addTask { await queue.runUntilShutdown() }
             }
             taskGroup.addTask { await work.run() }
+            if let reporter {
+                taskGroup.addTask { await reporter.run(isStopped: { stopped.withLockedValue { $0 } }) }
+            }
             if let watcher {
                 taskGroup.addTask { await watcher.run(stopped: { stopped.withLockedValue { $0 } }) }
             }
@@ -188,6 +229,7 @@ public final class Gateway: Service {
                 // Messages being scanned finish and reach their queues; the rest wait in the spool.
                 await work.stopAndWait()
                 for queue in allQueues { await queue.shutdown() }
+                reporter?.stop()
             }
         }
         for line in work.timings.summary() { log.info("Pipeline timing \(line)") }
@@ -210,6 +252,25 @@ public final class Gateway: Service {
         } catch {
             log.warning("Configuration reload failed, the running configuration stays in force: \(error)")
         }
+    }
+
+    /// Binds the gateway's `cpq_listener`: SMTP with `XCPQ` (RELEASE only), STARTTLS
+    /// mandatory, the client certificate verified against the CPQ CA and pinned to the manager.
+    private static func bindCPQListener(config: GatewayConfiguration, interface: GatewayConfiguration.Interface, link: CPQLink,
+                                        intake: ReleaseIntake, spool: Spool, group: EventLoopGroup,
+                                        connections: SMTPServerConnections) async throws -> Channel {
+        let cpq = CPQServerConfiguration(requireTLS: true)
+        var smtp = cpq.smtpConfiguration(SMTPServerConfiguration(listenerName: "cpq_listener", hostname: config.hostname,
+                                                                 tlsContext: link.server.sslContext))
+        let server = link.server
+        smtp.makeTLSHandler = { _ in server.makeHandler() }
+        smtp.describeTLSError = { CPQTLSFailure(error: $0, role: .server).description }
+        return try await SMTPServer.bind(host: interface.address, port: config.cpq.listenerPort, group: group,
+                                         configuration: smtp, maxConnections: config.cpq.listenerMaxConnections,
+                                         connections: connections) {
+            CPQServerDelegate(backend: .gateway(ReleaseBackend(intake: intake, icid: spool.nextICID(), interfaceName: interface.name)),
+                              configuration: cpq)
+        }.get()
     }
 
     private func tlsContext(for listener: GatewayConfiguration.Listener) throws -> NIOSSLContext? {

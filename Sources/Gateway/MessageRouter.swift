@@ -33,6 +33,21 @@ final class MessageRouter: Sendable {
         workQueue.withLockedValue { $0 = queue }
     }
 
+    /// Reports outcomes of released mail to the manager (set once at start, when joined).
+    private let releaseReporter = NIOLockedValueBox<ReleaseReporter?>(nil)
+
+    func attach(_ reporter: ReleaseReporter) {
+        releaseReporter.withLockedValue { $0 = reporter }
+    }
+
+    /// A released message the pipeline did not pass on for delivery: tell the manager.
+    func releaseNotDelivered(_ envelope: MessageEnvelope, reason: String) async {
+        guard envelope.attributes[EnvelopeAttribute.release] != nil,
+              let reporter = releaseReporter.withLockedValue({ $0 }) else { return }
+        log.info("MID \(envelope.mid) release \(envelope.attributes[EnvelopeAttribute.release] ?? "") not delivered: \(reason)")
+        await reporter.notDelivered(envelope, reason: reason)
+    }
+
     /// Sends a stored message on: to the work queue if pipeline stages remain (its
     /// `pipeline` attribute), else to the delivery queue its envelope names.
     func route(_ message: SpooledMessage) async {

@@ -172,6 +172,9 @@ final class WorkQueue: Sendable {
         case .quarantine(let tickets):
             main.destination = settings.quarantineDestination
             main.attributes[EnvelopeAttribute.quarantines] = EnvelopeAttribute.encode(tickets)
+            // Quarantined again after a release: a new quarantine entry, no longer that release.
+            main.attributes[EnvelopeAttribute.release] = nil
+            main.attributes[EnvelopeAttribute.releaseQID] = nil
         case .drop:
             keepMain = false
         case .bounce(let reason):
@@ -188,6 +191,8 @@ final class WorkQueue: Sendable {
             copy.destination = settings.quarantineDestination
             copy.attributes[EnvelopeAttribute.quarantines] = EnvelopeAttribute.encode([ticket])
             copy.attributes[EnvelopeAttribute.origin] = String(mid)
+            copy.attributes[EnvelopeAttribute.release] = nil
+            copy.attributes[EnvelopeAttribute.releaseQID] = nil
             parts.append((copy, outcome.body, "duplicate-quarantine \(ticket.reason)"))
         }
         let subject = outcome.notifications.isEmpty ? nil : HeaderSummary(body).subject
@@ -225,6 +230,17 @@ final class WorkQueue: Sendable {
             log.info("MID \(part.envelope.mid) was generated based on MID \(mid) by \(part.note)")
         }
         if !keepMain { log.info("Message finished MID \(mid) \(outcome.disposition.finishedWord)") }
+        switch outcome.disposition {
+        case .quarantine(let tickets):
+            let names = tickets.map { "\"\($0.quarantine)\" (\($0.reason))" }.joined(separator: ", ")
+            await router.releaseNotDelivered(original, reason: "quarantined again on the gateway in \(names)")
+        case .drop(let reason):
+            await router.releaseNotDelivered(original, reason: "dropped by the gateway's pipeline: \(reason)")
+        case .bounce(let reason):
+            await router.releaseNotDelivered(original, reason: "bounced by the gateway's pipeline: \(reason)")
+        case .deliver, .retry:
+            break
+        }
         if case .quarantine(let tickets) = outcome.disposition, let hold,
            let ticket = tickets.first(where: { $0.quarantine == settings.outbreakQuarantine && $0.stage == .outbreak }) {
             hold.keep(main, ticket: ticket, body: outcome.body, log: log)

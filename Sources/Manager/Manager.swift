@@ -13,8 +13,9 @@ import ServiceLifecycle
 
 /// The `manager` role: the CPQ CA (made on first start), the quarantine store, and the
 /// cpq_listener that takes transfers from paired gateways over mutual TLS and stores
-/// them before answering 250 (docs/CPQ.md, flow 1). Release, search and the API come
-/// with the later issues.
+/// them before answering 250 (docs/CPQ.md, flow 1), and `the.cpq.release.host`, which
+/// delivers released mail back to its gateway (flow 2). Search and the API come with the
+/// later issues.
 public final class Manager: Service {
     public let configuration: ManagerConfiguration
     private let group: any EventLoopGroup
@@ -91,9 +92,16 @@ public final class Manager: Service {
                  "quarantine store \(config.resolve(config.storeDirectory))",
                  "control socket \(control.socketPath) (lazaret quarantine ...)",
                  "mail_logs \(logPath)"])
-        try? await gracefulShutdown()
-        await control.close()
-        try? await listener.close()
+        let releases = ReleaseQueue(store: store, authority: authority, configuration: config, log: log, group: group)
+        await withDiscardingTaskGroup { tasks in
+            tasks.addTask { await releases.run() }
+            tasks.addTask {
+                try? await gracefulShutdown()
+                await control.close()
+                try? await listener.close()
+                await releases.shutdown()
+            }
+        }
         try? store.close()
         log.info("Manager stopped")
     }

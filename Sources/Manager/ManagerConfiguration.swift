@@ -12,6 +12,7 @@ import Yams
 /// store: {directory: quarantine}
 /// logs: {mail_logs: logs/mail_logs}
 /// control_socket: control.sock
+/// release_queue: {max_connections: 4, retry_initial_s: 60, retry_max_s: 3600, max_queue_lifetime_s: 259200, rescan_s: 30}
 /// ```
 public struct ManagerConfiguration: Hashable, Sendable, Codable {
     public var home: String
@@ -29,6 +30,16 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
     public var mailLogs: String
     /// The control socket `lazaret quarantine ...` talks to (unix domain, mode 0600).
     public var controlSocket: String
+    /// `the.cpq.release.host`: connections per gateway cpq_listener.
+    public var releaseMaxConnections: Int = 4
+    /// Backoff of a release the gateway deferred or could not be reached for.
+    public var releaseRetryInitialSeconds: Double = 60
+    public var releaseRetryMaxSeconds: Double = 3600
+    /// A release not accepted by then is recorded as failed.
+    public var releaseMaxQueueLifetimeSeconds: Double = 3 * 86400
+    /// How often the store's pending releases are looked at again (a release whose gateway
+    /// was unknown, one that could not be queued).
+    public var releaseRescanSeconds: Double = 30
 
     public init(home: String, hostname: String = "manager.lazaret.local", listenerAddress: String = "127.0.0.1",
                 listenerPort: Int = 7025, maxConnections: Int = 200, cpqDirectory: String = "cpq",
@@ -72,6 +83,14 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         }
         struct Store: Codable { var directory: String? }
         struct Logs: Codable { var mail_logs: String? }
+        struct ReleaseQueue: Codable {
+            var max_connections: Int?
+            var retry_initial_s: Double?
+            var retry_max_s: Double?
+            var max_queue_lifetime_s: Double?
+            var rescan_s: Double?
+        }
+        var release_queue: ReleaseQueue?
         var hostname: String?
         var cpq_listener: Listener?
         var cpq: CPQ?
@@ -81,7 +100,8 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
     }
 
     private static let knownKeys: [String: Set<String>] = [
-        "": ["hostname", "cpq_listener", "cpq", "store", "logs", "control_socket"],
+        "": ["hostname", "cpq_listener", "cpq", "store", "logs", "release_queue", "control_socket"],
+        "release_queue": ["max_connections", "retry_initial_s", "retry_max_s", "max_queue_lifetime_s", "rescan_s"],
         "cpq_listener": ["address", "port", "max_connections"],
         "cpq": ["directory", "ciphers", "min_tls"],
         "store": ["directory"],
@@ -126,12 +146,19 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
             throw ManagerError("YAML: \(error)")
         }
         let d = ManagerConfiguration(home: home)
-        let configuration = ManagerConfiguration(
+        var configuration = ManagerConfiguration(
             home: home, hostname: file.hostname ?? d.hostname, listenerAddress: file.cpq_listener?.address ?? d.listenerAddress,
             listenerPort: file.cpq_listener?.port ?? d.listenerPort, maxConnections: file.cpq_listener?.max_connections ?? d.maxConnections,
             cpqDirectory: file.cpq?.directory ?? d.cpqDirectory, ciphers: file.cpq?.ciphers ?? d.ciphers,
             minimumTLS: file.cpq?.min_tls ?? d.minimumTLS, storeDirectory: file.store?.directory ?? d.storeDirectory,
             mailLogs: file.logs?.mail_logs ?? d.mailLogs, controlSocket: file.control_socket ?? d.controlSocket)
+        if let release = file.release_queue {
+            configuration.releaseMaxConnections = release.max_connections ?? d.releaseMaxConnections
+            configuration.releaseRetryInitialSeconds = release.retry_initial_s ?? d.releaseRetryInitialSeconds
+            configuration.releaseRetryMaxSeconds = release.retry_max_s ?? d.releaseRetryMaxSeconds
+            configuration.releaseMaxQueueLifetimeSeconds = release.max_queue_lifetime_s ?? d.releaseMaxQueueLifetimeSeconds
+            configuration.releaseRescanSeconds = release.rescan_s ?? d.releaseRescanSeconds
+        }
         try configuration.validate()
         return configuration
     }
@@ -142,6 +169,13 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         if !(0...65535).contains(listenerPort) { problems.append("cpq_listener.port: \(listenerPort) is not a port number (1-65535)") }
         if maxConnections < 1 { problems.append("cpq_listener.max_connections: \(maxConnections) must be at least 1") }
         if controlSocket.isEmpty { problems.append("control_socket: is empty (a path, relative to the manager's home)") }
+        if releaseMaxConnections < 1 { problems.append("release_queue.max_connections: \(releaseMaxConnections) must be at least 1") }
+        if !(releaseRetryInitialSeconds > 0) { problems.append("release_queue.retry_initial_s: \(releaseRetryInitialSeconds) must be more than 0") }
+        if !(releaseRetryMaxSeconds >= releaseRetryInitialSeconds) {
+            problems.append("release_queue.retry_max_s: \(releaseRetryMaxSeconds) must be at least retry_initial_s (\(releaseRetryInitialSeconds))")
+        }
+        if !(releaseMaxQueueLifetimeSeconds > 0) { problems.append("release_queue.max_queue_lifetime_s: \(releaseMaxQueueLifetimeSeconds) must be more than 0") }
+        if !(releaseRescanSeconds > 0) { problems.append("release_queue.rescan_s: \(releaseRescanSeconds) must be more than 0") }
         do {
             _ = try tlsConfiguration().validate()
         } catch {
@@ -160,8 +194,13 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         store: {directory: \(storeDirectory)}
         logs: {mail_logs: \(mailLogs)}
         control_socket: \(controlSocket)
+        release_queue: {max_connections: \(releaseMaxConnections), retry_initial_s: \(Self.number(releaseRetryInitialSeconds)), retry_max_s: \(Self.number(releaseRetryMaxSeconds)), max_queue_lifetime_s: \(Self.number(releaseMaxQueueLifetimeSeconds)), rescan_s: \(Self.number(releaseRescanSeconds))}
 
         """
+    }
+
+    private static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
 }
 

@@ -66,7 +66,31 @@ public final class QuarantineBackend: CPQManagerBackend {
 
     public func recordReport(_ report: CPQReport, peer: SMTPPeerCertificate?) async throws {
         guard let status = ReleaseOutcome.Status(rawValue: report.status.rawValue) else { return }
-        try await store.recordOutcome(releaseID: report.releaseID, recipient: report.recipient, status: status, reply: report.reply)
-        log.info("Release \(report.releaseID) to <\(report.recipient)>: \(report.status.rawValue) \(report.reply)")
+        guard let peer, let fingerprint = CPQFingerprint(hex: peer.fingerprint),
+              let record = try? paired.record(fingerprint: fingerprint) else {
+            log.info("ICID \(icid) report for release \(report.releaseID) refused: the certificate is not a paired gateway's")
+            throw CPQProtocolError(SMTPReply(550, .init(5, 7, 1), "Your certificate does not belong to a paired gateway"))
+        }
+        let release: ReleaseRequest?
+        do {
+            release = try await store.release(id: report.releaseID)
+        } catch {
+            log.critical("ICID \(icid) report for release \(report.releaseID) cannot be checked: \(error)")
+            throw error
+        }
+        guard let release else {
+            log.info("ICID \(icid) report from \(record.gatewayName) for unknown release \(report.releaseID) refused")
+            throw CPQProtocolError(SMTPReply(550, .init(5, 1, 0), "XCPQ REPORT: release \(report.releaseID) is not known here"))
+        }
+        guard release.gateway.lowercased() == record.gatewayName.lowercased() else {
+            log.info("ICID \(icid) report from \(record.gatewayName) for release \(report.releaseID) of gateway \(release.gateway) refused")
+            throw CPQProtocolError(SMTPReply(550, .init(5, 7, 1), "XCPQ REPORT: release \(report.releaseID) went to another gateway"))
+        }
+        do {
+            try await store.recordOutcome(releaseID: report.releaseID, recipient: report.recipient, status: status, reply: report.reply)
+        } catch let error as QuarantineStoreError where error.code == .releaseState || error.code == .invalidArgument {
+            throw CPQProtocolError(SMTPReply(550, .init(5, 5, 4), "XCPQ REPORT: \(error.message)"))
+        }
+        log.info("QID \(release.qid) release \(report.releaseID) to <\(report.recipient)>: \(report.status.rawValue) ('\(report.reply)') reported by \(record.gatewayName)")
     }
 }

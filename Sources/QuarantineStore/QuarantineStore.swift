@@ -316,6 +316,14 @@ public final class QuarantineStore: Sendable {
         }
     }
 
+    /// The release with this id, in whatever state, or nil when there is none.
+    public func release(id releaseID: String) async throws -> ReleaseRequest? {
+        try await read("reading release \(releaseID)") { db in
+            try Row.fetchOne(db, sql: StoredRows.requestSelect + " WHERE r.release_id = ?", arguments: [releaseID])
+                .map(StoredRows.request)
+        }
+    }
+
     /// Records that the release queue holds the release (`requested` → `queued`); a no-op
     /// in any later state.
     ///
@@ -331,7 +339,7 @@ public final class QuarantineStore: Sendable {
 
     /// Records that the gateway accepted the release (answered 250), with the MID it gave
     /// the message if known, and removes the body (the gateway owns delivery now).
-    /// Idempotent: accepting again changes nothing.
+    /// Idempotent: accepting again changes nothing but a MID that was not known before.
     ///
     /// - Throws: `.releaseNotFound`; `.releaseState` when the release was recorded as failed.
     public func markReleaseAccepted(_ releaseID: String, gatewayMID: UInt64? = nil) async throws {
@@ -480,7 +488,11 @@ public final class QuarantineStore: Sendable {
     private static func accept(_ db: Database, _ releaseID: String, mid: UInt64?, at now: Double) throws {
         switch try releaseState(db, releaseID) {
         case .accepted:
-            return
+            // The MID may come after the acceptance (the queue records the 250 at once, the reply later).
+            if let mid {
+                try db.execute(sql: "UPDATE releases SET accepted_mid = ? WHERE release_id = ? AND accepted_mid IS NULL",
+                               arguments: [Int64(mid), releaseID])
+            }
         case .failed:
             throw QuarantineStoreError(.releaseState, "release \(releaseID) was recorded as failed (refused by the gateway); a failed release is never accepted — release the message again for a new release id")
         case .requested, .queued:

@@ -212,6 +212,8 @@ public actor DeliveryQueue: Service {
                 try await spool.record(.deleted, mid: item.envelope.mid, recipients: item.pending)
                 log.info("MID \(item.envelope.mid) RID \(Self.ridList(item.pending)) deleted from queue \(destination.name) by administrator")
                 log.info("Message finished MID \(item.envelope.mid) aborted")
+                let reply = SMTPReply(550, EnhancedStatusCode(5, 0, 0), "deleted from queue \(destination.name) by administrator")
+                await observe(item.envelope, item.pending.map { ($0, .deleted, reply) })
             } catch {
                 log.critical("MID \(item.envelope.mid) could not be marked deleted: \(error); it stays in the spool")
             }
@@ -546,16 +548,19 @@ public actor DeliveryQueue: Service {
         var later: [Int] = []
         var bounced: [Int] = []
         var doneReply: SMTPReply?
+        var attempts: [(Int, RecipientAttempt.Result, SMTPReply)] = []
         for (rid, result) in zip(item.pending, results) {
             switch result {
             case .delivered(let reply):
                 done.append(rid)
                 doneReply = reply
+                attempts.append((rid, .delivered, reply))
             case .failed(let reply):
                 failed.append(FailedRecipient(rid: rid, address: item.envelope.recipients[rid], reply: reply,
                                               remoteMTA: "dns; \(destination.host)"))
             case .deferred(let reply):
                 later.append(rid)
+                attempts.append((rid, .deferred, reply))
                 log.info("Delayed: DCID \(dcid) MID \(mid) to RID [\(rid)] - \(reply.enhanced?.description ?? "4.0.0") ('\(reply)')")
             }
         }
@@ -575,10 +580,13 @@ public actor DeliveryQueue: Service {
             }
             if await bounce(item.envelope, body: body, failed, outcome: .bounced) {
                 bounced = failed.map(\.rid)
+                attempts += failed.map { ($0.rid, .bounced, $0.reply) }
             } else {
                 later = (later + failed.map(\.rid)).sorted()
+                attempts += failed.map { ($0.rid, .deferred, $0.reply) }
             }
         }
+        await observe(item.envelope, attempts)
         await finishAttempt(item, delivered: done, failed: bounced, deferred: later)
         return connection.isActive
     }
@@ -652,6 +660,16 @@ public actor DeliveryQueue: Service {
         }
         hardBounced += item.pending.count
         log.info("Message finished MID \(mid) done")
+        await observe(item.envelope, item.pending.map { ($0, .expired, reply) })
+    }
+
+    /// Tells ``DeliveryCustomization/onAttempt`` what the attempt did, in RID order.
+    private nonisolated func observe(_ envelope: MessageEnvelope, _ attempts: [(Int, RecipientAttempt.Result, SMTPReply)]) async {
+        guard let onAttempt = customization.onAttempt, !attempts.isEmpty else { return }
+        let sorted = attempts.sorted { $0.0 < $1.0 }.map { rid, result, reply in
+            RecipientAttempt(rid: rid, address: envelope.recipients[rid], result: result, reply: reply)
+        }
+        await onAttempt(envelope, sorted)
     }
 
     static func ridList(_ rids: [Int]) -> String {

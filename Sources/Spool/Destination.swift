@@ -1,3 +1,4 @@
+import SMTPProtocol
 import NIOSSL
 /// Whether a queue uses STARTTLS towards its host.
 public enum DestinationTLSMode: String, Sendable, Hashable, Codable, CaseIterable {
@@ -104,12 +105,48 @@ public struct DeliveryCustomization: Sendable {
     public var preamble: (@Sendable (MessageEnvelope) -> [String])?
     /// Appended to `Delivery start ... to RID [0]` and `Message done ...` lines.
     public var logLabel: String?
+    /// Told what became of the recipients of each attempt, after the outcome is recorded
+    /// in the spool (the gateway reports released recipients to the manager; the
+    /// manager's release queue records the gateway's answer). It runs on the queue's
+    /// worker: keep it short (write it down, act later).
+    public var onAttempt: (@Sendable (MessageEnvelope, [RecipientAttempt]) async -> Void)?
 
     public init(tlsContext: NIOSSLContext? = nil, tlsSession: (@Sendable () -> TLSSession)? = nil,
-                preamble: (@Sendable (MessageEnvelope) -> [String])? = nil, logLabel: String? = nil) {
+                preamble: (@Sendable (MessageEnvelope) -> [String])? = nil, logLabel: String? = nil,
+                onAttempt: (@Sendable (MessageEnvelope, [RecipientAttempt]) async -> Void)? = nil) {
         self.tlsContext = tlsContext
         self.tlsSession = tlsSession
         self.preamble = preamble
         self.logLabel = logLabel
+        self.onAttempt = onAttempt
+    }
+}
+
+/// What one delivery attempt did for one recipient, as ``DeliveryCustomization/onAttempt`` sees it.
+public struct RecipientAttempt: Sendable, Hashable {
+    public enum Result: String, Sendable, Hashable {
+        /// The next hop answered 250 (recorded as delivered).
+        case delivered
+        /// A temporary failure: the recipient stays queued.
+        case deferred
+        /// Refused for good; the DSN is stored and the outcome recorded.
+        case bounced
+        /// In the queue too long; the DSN is stored and the outcome recorded.
+        case expired
+        /// Removed by an administrator (`deleterecipients`).
+        case deleted
+    }
+
+    public var rid: Int
+    public var address: String
+    public var result: Result
+    /// The next hop's reply, or the local reason (expiry, deletion).
+    public var reply: SMTPReply
+
+    public init(rid: Int, address: String, result: Result, reply: SMTPReply) {
+        self.rid = rid
+        self.address = address
+        self.result = result
+        self.reply = reply
     }
 }

@@ -56,6 +56,15 @@ struct Up: AsyncParsableCommand {
             try authority.pair(token: token, presentedName: name, from: ["127.0.0.1"]).write(to: cpqDirectory)
             print("lazaret: paired gateway \"\(name)\" with the manager (CPQ CA in \(manager.resolve(manager.cpqDirectory)))")
         }
+        // Releases go to the gateway's cpq_listener (7125 here; the manager has 7025).
+        if let bundle = try? CPQJoinBundle.read(from: cpqDirectory) {
+            let interface = configuration.cpq.listenerInterface.flatMap(configuration.interface(named:)) ?? configuration.interfaces[0]
+            let listener = PairingRecord.Listener(host: interface.address, port: configuration.cpq.listenerPort)
+            let paired = try Manager.authority(manager).pairedGateways
+            if let record = try paired.record(named: bundle.gatewayName), record.cpqListener != listener {
+                try paired.setListener(listener, forGateway: bundle.gatewayName)
+            }
+        }
         try await runRoles(gateway: (configuration, home, configPath), manager: manager)
     }
 }
@@ -64,7 +73,7 @@ struct Up: AsyncParsableCommand {
 struct ManagerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "manager", abstract: "Run the manager role, or make a pairing token for a gateway.",
-        subcommands: [Run.self, Pair.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, Pair.self, SetListener.self, Gateways.self], defaultSubcommand: Run.self)
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the manager role from a configuration file.")
@@ -102,9 +111,66 @@ struct ManagerCommand: AsyncParsableCommand {
                 return
             }
             try authority.pair(token: token, presentedName: name).write(to: absolutePath(directory))
+            if let cpqListener {
+                try authority.pairedGateways.setListener(try parseListener(cpqListener), forGateway: name)
+            }
             print("lazaret: gateway \(name) paired; its CPQ files are in \(absolutePath(directory))")
         }
+
+        @Option(help: "With --write-gateway-files: where the gateway's cpq_listener takes releases (HOST:PORT).")
+        var cpqListener: String?
     }
+
+    struct SetListener: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-listener",
+            abstract: "Set where a paired gateway's cpq_listener takes releases (the.cpq.release.host delivers there).")
+
+        @Option(help: "The manager's YAML configuration.")
+        var config: String
+
+        @Option(help: "The paired gateway's name.")
+        var name: String
+
+        @Argument(help: "HOST:PORT of the gateway's cpq_listener.")
+        var listener: String
+
+        func run() throws {
+            let authority = try Manager.authority(try ManagerConfiguration.load(path: absolutePath(config)))
+            let parsed = try parseListener(listener)
+            try authority.pairedGateways.setListener(parsed, forGateway: name)
+            print("lazaret: releases for gateway \(name) go to \(parsed.host) port \(parsed.port) (a running manager uses it from its next rescan)")
+        }
+    }
+
+    struct Gateways: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the paired gateways and their cpq_listeners.")
+
+        @Option(help: "The manager's YAML configuration.")
+        var config: String
+
+        func run() throws {
+            let authority = try Manager.authority(try ManagerConfiguration.load(path: absolutePath(config)))
+            let records = try authority.pairedGateways.all()
+            if records.isEmpty { print("No paired gateways: make a token with lazaret manager pair --name NAME") }
+            for record in records {
+                let listener = record.cpqListener.map { "\($0.host):\($0.port)" } ?? "unknown"
+                print("\(record.gatewayName)\tcpq_listener \(listener)\tcertificate sha256 \(record.certificateFingerprint?.hex ?? "not issued")\tpaired \(record.pairedAt)")
+            }
+        }
+    }
+}
+
+/// `HOST:PORT` (`[v6]:PORT` for an IPv6 address) of a cpq_listener.
+func parseListener(_ text: String) throws -> PairingRecord.Listener {
+    var host = Substring(text)
+    guard let colon = host.lastIndex(of: ":"), let port = Int(host[host.index(after: colon)...]), (1...65535).contains(port) else {
+        throw ValidationError("--cpq-listener \"\(text)\": write HOST:PORT, e.g. 10.10.20.1:7025")
+    }
+    host = host[..<colon]
+    if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+    guard !host.isEmpty else { throw ValidationError("--cpq-listener \"\(text)\": the host is missing") }
+    return PairingRecord.Listener(host: String(host), port: port)
 }
 
 /// `lazaret gateway --config FILE`: the gateway role alone.

@@ -1,3 +1,4 @@
+
 import CPQTLS
 
 extension GatewayConfiguration {
@@ -10,11 +11,26 @@ extension GatewayConfiguration {
         public var ciphers: String
         /// `TLSv1.2` or `TLSv1.3`.
         public var minimumTLS: String
+        /// The interface (by name, from `interfaces`) the gateway's own `cpq_listener` listens
+        /// on for releases from the manager; nil: the first interface.
+        public var listenerInterface: String?
+        /// Its port (7025; 7125 in `lazaret up`, where the manager has 7025).
+        public var listenerPort: Int
+        /// Concurrent connections it takes.
+        public var listenerMaxConnections: Int
+        /// Seconds between attempts to send release reports while the manager cannot be reached.
+        public var reportRetrySeconds: Int
 
-        public init(directory: String = "cpq", ciphers: String = CPQTLSConfiguration.defaultCipherList, minimumTLS: String = "TLSv1.2") {
+        public init(directory: String = "cpq", ciphers: String = CPQTLSConfiguration.defaultCipherList, minimumTLS: String = "TLSv1.2",
+                    listenerInterface: String? = nil, listenerPort: Int = 7025, listenerMaxConnections: Int = 20,
+                    reportRetrySeconds: Int = 30) {
             self.directory = directory
             self.ciphers = ciphers
             self.minimumTLS = minimumTLS
+            self.listenerInterface = listenerInterface
+            self.listenerPort = listenerPort
+            self.listenerMaxConnections = listenerMaxConnections
+            self.reportRetrySeconds = reportRetrySeconds
         }
 
         /// The TLS configuration these settings describe.
@@ -26,6 +42,12 @@ extension GatewayConfiguration {
     func cpqProblems() -> [String] {
         var problems: [String] = []
         if cpq.directory.isEmpty { problems.append("cpq.directory: is empty") }
+        if let name = cpq.listenerInterface, !interfaces.contains(where: { $0.name == name }) {
+            problems.append("cpq.listener_interface: \"\(name)\" is not one of the interfaces (\(interfaces.map(\.name).joined(separator: ", ")))")
+        }
+        if !(0...65535).contains(cpq.listenerPort) { problems.append("cpq.listener_port: \(cpq.listenerPort) is not a port number (1-65535)") }
+        if cpq.listenerMaxConnections < 1 { problems.append("cpq.listener_max_connections: \(cpq.listenerMaxConnections) must be at least 1") }
+        if cpq.reportRetrySeconds < 1 { problems.append("cpq.report_retry_s: \(cpq.reportRetrySeconds) must be at least 1") }
         do {
             _ = try cpq.tlsConfiguration().validate()
         } catch {
@@ -39,6 +61,10 @@ extension GatewayConfiguration.CPQSettings: Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case directory, ciphers
         case minimumTLS = "min_tls"
+        case listenerInterface = "listener_interface"
+        case listenerPort = "listener_port"
+        case listenerMaxConnections = "listener_max_connections"
+        case reportRetrySeconds = "report_retry_s"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -46,7 +72,11 @@ extension GatewayConfiguration.CPQSettings: Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = Self()
         self.init(directory: try c.value(.directory, default: d.directory), ciphers: try c.value(.ciphers, default: d.ciphers),
-                  minimumTLS: try c.value(.minimumTLS, default: d.minimumTLS))
+                  minimumTLS: try c.value(.minimumTLS, default: d.minimumTLS),
+                  listenerInterface: try c.decodeIfPresent(String.self, forKey: .listenerInterface),
+                  listenerPort: try c.value(.listenerPort, default: d.listenerPort),
+                  listenerMaxConnections: try c.value(.listenerMaxConnections, default: d.listenerMaxConnections),
+                  reportRetrySeconds: try c.value(.reportRetrySeconds, default: d.reportRetrySeconds))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -54,5 +84,9 @@ extension GatewayConfiguration.CPQSettings: Codable {
         try c.encode(directory, forKey: .directory)
         try c.encode(ciphers, forKey: .ciphers)
         try c.encode(minimumTLS, forKey: .minimumTLS)
+        try c.encodeIfPresent(listenerInterface, forKey: .listenerInterface)
+        try c.encode(listenerPort, forKey: .listenerPort)
+        try c.encode(listenerMaxConnections, forKey: .listenerMaxConnections)
+        try c.encode(reportRetrySeconds, forKey: .reportRetrySeconds)
     }
 }

@@ -239,6 +239,8 @@ public struct GatewayConfiguration: Hashable, Sendable {
         )
         configuration.scanning = ScanningSettings(messageFilters: starterMessageFilters,
                                                   antivirus: AntivirusSettings(enabled: .auto))
+        // The manager's cpq_listener has 7025 on the same host.
+        configuration.cpq.listenerPort = 7125
         return configuration
     }
 

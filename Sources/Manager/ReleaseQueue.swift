@@ -1,0 +1,246 @@
+import CPQ
+import CPQTLS
+import Foundation
+import MailLog
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import QuarantineStore
+import SMTPProtocol
+import Scanning
+import Spool
+
+/// `the.cpq.release.host`: released mail on its way back to the gateway it came from, over
+/// CPQ (`XCPQ RELEASE`, mutual TLS, the gateway's certificate pinned), with the delivery
+/// queue's persistent connections, backoff, host-down marks and mail_logs lines.
+///
+/// There is one delivery queue per gateway cpq_listener, which the manager knows from the
+/// pairing record (`lazaret manager pair --cpq-listener HOST:PORT`; `lazaret up` sets it).
+/// Releases live in the quarantine store: what the store holds as `requested` or `queued`
+/// is (re)queued at start and on every rescan, so a release is never lost, and the gateway
+/// recognises a retried release by its id and delivers it once.
+final class ReleaseQueue: Sendable {
+    static let destinationName = "the.cpq.release.host"
+    static let logLabel = "Centralized Policy Quarantine release"
+
+    /// Envelope attributes of a queued release (what its `XCPQ RELEASE` line says).
+    enum Attribute {
+        static let releaseID = "release"
+        static let qid = "qid"
+        static let gatewayMID = "gateway-mid"
+        static let resume = "resume"
+        static let quarantines = "quarantines"
+        static let gateway = "gateway"
+    }
+
+    private let store: QuarantineStore
+    private let authority: CPQAuthority
+    private let configuration: ManagerConfiguration
+    private let log: MailLog
+    private let group: any EventLoopGroup
+    private let spool: ReleaseSpool
+    private let queues = NIOLockedValueBox<[String: DeliveryQueue]>([:])
+    private let started: (stream: AsyncStream<DeliveryQueue>, continuation: AsyncStream<DeliveryQueue>.Continuation)
+    private let stopped = NIOLockedValueBox(false)
+    /// Gateways whose cpq_listener is unknown, logged once each until it is.
+    private let unroutable = NIOLockedValueBox<Set<String>>([])
+
+    init(store: QuarantineStore, authority: CPQAuthority, configuration: ManagerConfiguration, log: MailLog,
+         group: any EventLoopGroup) {
+        self.store = store
+        self.authority = authority
+        self.configuration = configuration
+        self.log = log
+        self.group = group
+        self.spool = ReleaseSpool(store: store)
+        self.started = AsyncStream.makeStream(of: DeliveryQueue.self)
+    }
+
+    // MARK: Queueing
+
+    /// Puts a release on the queue of its gateway (a no-op when it is there already). When
+    /// the gateway's cpq_listener is not known the release stays `requested` in the store
+    /// and is queued by a later rescan.
+    func enqueue(_ request: ReleaseRequest) async {
+        guard !spool.isQueued(releaseID: request.releaseID), !stopped.withLockedValue({ $0 }) else { return }
+        guard let queue = queue(for: request.gateway) else { return }
+        guard let mid = spool.register(request) else { return }
+        do {
+            try await store.markReleaseQueued(request.releaseID)
+        } catch {
+            spool.forget(mid)
+            log.critical("QID \(request.qid) release \(request.releaseID) cannot be marked queued in the store: \(error); it is tried again at the next rescan")
+            return
+        }
+        var attributes = [
+            Attribute.releaseID: request.releaseID, Attribute.qid: request.qid.rawValue, Attribute.gatewayMID: String(request.gatewayMID),
+            Attribute.resume: request.resumeAt.rawValue, Attribute.quarantines: request.quarantines.joined(separator: ","),
+            Attribute.gateway: request.gateway,
+        ]
+        if request.smtpUTF8 { attributes[MessageEnvelope.smtpUTF8Attribute] = "yes" }
+        let envelope = MessageEnvelope(
+            mid: mid, icid: request.gatewayICID ?? 0, listener: "release", remoteAddress: "", heloName: "",
+            mailFrom: request.mailFrom, recipients: request.recipients, receivedAt: request.requestedAt.timeIntervalSince1970,
+            destination: Self.destinationName, size: 0, attributes: attributes)
+        log.info("MID \(mid) QID \(request.qid) release \(request.releaseID) queued on \(Self.destinationName) for gateway \(request.gateway) (MID \(request.gatewayMID) there), requested by \(request.requestedBy)")
+        await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: Array(request.recipients.indices)))
+    }
+
+    /// Queues every release the store has not seen accepted or failed.
+    func rescan() async {
+        do {
+            for request in try await store.pendingReleases() where !spool.isQueued(releaseID: request.releaseID) {
+                await enqueue(request)
+            }
+        } catch {
+            log.critical("Pending releases cannot be read from the quarantine store: \(error)")
+        }
+    }
+
+    /// What `tophosts` shows for the release queues.
+    func statuses() async -> [DeliveryQueueStatus] {
+        var result: [DeliveryQueueStatus] = []
+        for queue in queues.withLockedValue({ Array($0.values) }) { result.append(await queue.status) }
+        return result.sorted { ($0.destination.host, $0.destination.port) < ($1.destination.host, $1.destination.port) }
+    }
+
+    // MARK: Running
+
+    /// Runs the delivery queues and rescans the store every `rescanSeconds` until `shutdown()`.
+    func run() async {
+        await rescan()
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                while !self.stopped.withLockedValue({ $0 }) {
+                    var waited = 0.0
+                    while waited < self.configuration.releaseRescanSeconds, !self.stopped.withLockedValue({ $0 }) {
+                        try? await Task.sleep(for: .milliseconds(200))
+                        waited += 0.2
+                    }
+                    if self.stopped.withLockedValue({ $0 }) { break }
+                    await self.rescan()
+                }
+            }
+            for await queue in started.stream {
+                group.addTask { await queue.runUntilShutdown() }
+            }
+        }
+    }
+
+    /// Stops the queues after their current transactions; what is left stays in the store.
+    func shutdown() async {
+        stopped.withLockedValue { $0 = true }
+        started.continuation.finish()
+        for queue in queues.withLockedValue({ Array($0.values) }) { await queue.shutdown() }
+    }
+
+    // MARK: Queues per gateway
+
+    /// The queue to the gateway's cpq_listener, made on first use; nil (logged once) when the
+    /// gateway is not paired or its cpq_listener is not known.
+    private func queue(for gateway: String) -> DeliveryQueue? {
+        let record: PairingRecord
+        do {
+            guard let found = try authority.pairedGateways.record(named: gateway), found.certificateFingerprint != nil else {
+                logUnroutable(gateway, "it is not paired with this manager (pair it again: lazaret manager pair --name \(gateway))")
+                return nil
+            }
+            record = found
+        } catch {
+            logUnroutable(gateway, "the paired gateways cannot be read: \(error)")
+            return nil
+        }
+        guard let listener = record.cpqListener ?? record.addresses.first.map({ PairingRecord.Listener(host: $0) }) else {
+            logUnroutable(gateway, "its cpq_listener is not known (set it: lazaret manager pair --name \(gateway) --cpq-listener HOST:PORT)")
+            return nil
+        }
+        let key = "\(gateway) \(listener.host):\(listener.port)"
+        if let queue = queues.withLockedValue({ $0[key] }) { return queue }
+        let customization: DeliveryCustomization
+        do {
+            customization = try makeCustomization(pin: record.certificateFingerprint)
+        } catch {
+            logUnroutable(gateway, "no CPQ client TLS context: \(error)")
+            return nil
+        }
+        unroutable.withLockedValue { _ = $0.remove(gateway) }
+        let policy = DeliveryPolicy(
+            localHostname: configuration.hostname,
+            retry: RetrySchedule(initial: configuration.releaseRetryInitialSeconds, maximum: configuration.releaseRetryMaxSeconds),
+            maxQueueLifetime: configuration.releaseMaxQueueLifetimeSeconds)
+        let store = self.store
+        let log = self.log
+        let queue = DeliveryQueue(
+            destination: Destination(name: Self.destinationName, host: listener.host, port: listener.port,
+                                     maxConnections: configuration.releaseMaxConnections, tls: .required),
+            policy: policy, spool: spool, log: log, group: group, customization: customization,
+            onBounce: { envelope, _, failed in
+                // The gateway refused the release (or it stayed too long): recorded as failed, never as done.
+                guard let releaseID = envelope.attributes[Attribute.releaseID], let first = failed.first else { return }
+                try await store.markReleaseFailed(releaseID, reply: first.reply.description)
+                log.info("QID \(envelope.attributes[Attribute.qid] ?? "?") release \(releaseID) failed: gateway \(envelope.attributes[Attribute.gateway] ?? "?") answered '\(first.reply)'")
+            })
+        let (kept, isNew) = queues.withLockedValue { queues -> (DeliveryQueue, Bool) in
+            if let existing = queues[key] { return (existing, false) }
+            queues[key] = queue
+            return (queue, true)
+        }
+        if isNew {
+            started.continuation.yield(kept)
+            log.info("Release queue \(Self.destinationName) for gateway \(gateway): cpq_listener \(listener.host) port \(listener.port)")
+        }
+        return kept
+    }
+
+    private func logUnroutable(_ gateway: String, _ why: String) {
+        let first = unroutable.withLockedValue { $0.insert(gateway).inserted }
+        if first { log.warning("Releases for gateway \(gateway) wait in the quarantine store: \(why)") }
+    }
+
+    private func makeCustomization(pin: CPQFingerprint?) throws -> DeliveryCustomization {
+        let client = try configuration.tlsConfiguration().makeClientContext(
+            identity: authority.managerIdentity, trustRoot: authority.certificate, pinnedServerFingerprint: pin)
+        let store = self.store
+        let log = self.log
+        return DeliveryCustomization(
+            tlsContext: client.sslContext,
+            tlsSession: {
+                let verification = CPQPeerVerification(role: .client)
+                return DeliveryCustomization.TLSSession(
+                    makeHandler: { _, name in try client.makeHandler(serverHostname: name, verification: verification) },
+                    describeError: { verification.failure(for: $0).description })
+            },
+            preamble: { envelope in Self.preamble(envelope, log: log) },
+            logLabel: Self.logLabel,
+            onAttempt: { envelope, attempts in
+                guard let releaseID = envelope.attributes[Attribute.releaseID],
+                      let accepted = attempts.first(where: { $0.result == .delivered }) else { return }
+                let queued = CPQReplies.queuedRelease(in: accepted.reply)
+                do {
+                    try await store.markReleaseAccepted(releaseID, gatewayMID: queued?.mid)
+                } catch {
+                    log.critical("QID \(envelope.attributes[Attribute.qid] ?? "?") release \(releaseID) accepted by the gateway but not recorded: \(error)")
+                }
+                log.info("QID \(envelope.attributes[Attribute.qid] ?? "?") release \(releaseID) \(queued?.alreadyQueued == true ? "was already accepted" : "accepted") by gateway \(envelope.attributes[Attribute.gateway] ?? "?") as MID \(queued.map { String($0.mid) } ?? "?")")
+            })
+    }
+
+    /// The `XCPQ RELEASE` line of a queued release.
+    static func preamble(_ envelope: MessageEnvelope, log: MailLog) -> [String] {
+        let a = envelope.attributes
+        guard let releaseID = a[Attribute.releaseID], let qid = a[Attribute.qid],
+              let mid = a[Attribute.gatewayMID].flatMap(UInt64.init), let resume = a[Attribute.resume].flatMap(PipelineStage.init(rawValue:))
+        else {
+            log.critical("MID \(envelope.mid) is on \(destinationName) without its release metadata")
+            return []
+        }
+        let quarantines = (a[Attribute.quarantines] ?? "").split(separator: ",").map(String.init)
+        do {
+            return try CPQClient.releasePreamble(CPQReleaseHeader(releaseID: releaseID, mid: mid, qid: qid, resume: resume,
+                                                                  quarantines: quarantines))
+        } catch {
+            log.critical("MID \(envelope.mid) release \(releaseID) cannot be written as XCPQ RELEASE: \(error)")
+            return []
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import QuarantineStore
+import Spool
+
+/// The spool behind `the.cpq.release.host`: the quarantine store itself. A release on the
+/// queue is a ``ReleaseRequest`` (durable in the store, `queued`) under a MID that lives as
+/// long as the process; its body is read from the store, and its outcome is written back
+/// there: accepted by the gateway (`markReleaseAccepted`, the body is removed), refused
+/// (the queue's bounce handler calls `markReleaseFailed`), or deleted from the queue by an
+/// administrator. After a restart the store's pending releases are queued again under new
+/// MIDs; the release ids stay, so the gateway takes each one once.
+final class ReleaseSpool: MessageSpool {
+    private struct State {
+        var nextMID: MID = 1
+        var nextDCID: UInt64 = 1
+        var requests: [MID: ReleaseRequest] = [:]
+        var mids: [String: MID] = [:]
+    }
+
+    private let store: QuarantineStore
+    private let state = NIOLockedValueBox(State())
+
+    init(store: QuarantineStore) {
+        self.store = store
+    }
+
+    /// Puts a release on the queue's books; nil when it is there already.
+    func register(_ request: ReleaseRequest) -> MID? {
+        state.withLockedValue { state in
+            guard state.mids[request.releaseID] == nil else { return nil }
+            let mid = state.nextMID
+            state.nextMID += 1
+            state.requests[mid] = request
+            state.mids[request.releaseID] = mid
+            return mid
+        }
+    }
+
+    func request(_ mid: MID) -> ReleaseRequest? {
+        state.withLockedValue { $0.requests[mid] }
+    }
+
+    func isQueued(releaseID: String) -> Bool {
+        state.withLockedValue { $0.mids[releaseID] != nil }
+    }
+
+    /// Takes a release off the books (its outcome is recorded, or it could not be queued).
+    func forget(_ mid: MID) {
+        state.withLockedValue { state in
+            if let request = state.requests.removeValue(forKey: mid) { state.mids[request.releaseID] = nil }
+        }
+    }
+
+    // MARK: MessageSpool
+
+    func nextMID() -> MID { state.withLockedValue { state in defer { state.nextMID += 1 }; return state.nextMID } }
+    func nextICID() -> UInt64 { 0 }
+    func nextDCID() -> UInt64 { state.withLockedValue { state in defer { state.nextDCID += 1 }; return state.nextDCID } }
+
+    func store(_ envelope: MessageEnvelope, body: ByteBuffer) async throws {
+        throw ManagerError("the release queue takes releases from the quarantine store only")
+    }
+
+    func body(of mid: MID) async throws -> ByteBuffer {
+        guard let request = request(mid) else { throw ManagerError("MID \(mid) is not a queued release") }
+        return ByteBuffer(bytes: try await store.body(request.qid))
+    }
+
+    func record(_ outcome: RecipientOutcome, mid: MID, recipients: [Int]) async throws {
+        guard let request = request(mid) else { return }
+        switch outcome {
+        case .delivered:
+            // The gateway answered 250: it owns delivery now (the MID it gave comes with the reply).
+            try await store.markReleaseAccepted(request.releaseID)
+        case .bounced, .expired:
+            break  // the bounce handler recorded the failure before this
+        case .deleted:
+            try await store.markReleaseFailed(request.releaseID, reply: "deleted from the.cpq.release.host by an administrator")
+        }
+        forget(mid)
+    }
+}
