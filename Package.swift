@@ -121,9 +121,18 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .target(
+            name: "AdminCLI",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            exclude: ["README.md"]
+        ),
+        .target(
             name: "Manager",
             dependencies: [
-                "CPQ", "CPQTLS", "QuarantineStore", "SMTPProtocol", "MailLog", "Spool",
+                "CPQ", "CPQTLS", "QuarantineStore", "SMTPProtocol", "MailLog", "Spool", "AdminCLI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -139,6 +148,7 @@ let package = Package(
                 "Gateway",
                 "Manager",
                 "CPQTLS",
+                "AdminCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -211,6 +221,18 @@ let package = Package(
                 "QuarantineStore", "Scanning",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
+        ),
+        .testTarget(
+            name: "AdminCLITests",
+            dependencies: [
+                "AdminCLI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "ManagerTests",
+            dependencies: ["Manager", "AdminCLI", "QuarantineStore", "Scanning", "MailLog"]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -1,3 +1,4 @@
+import AdminCLI
 import CPQ
 import CPQTLS
 import Foundation
@@ -78,17 +79,28 @@ public final class Manager: Service {
             log.critical("Manager cannot start: \(error)")
             throw error
         }
+        let control: ControlServer
+        do {
+            control = try await Self.startControl(configuration: config, store: store, onReleased: { _ in }, log: log)
+        } catch {
+            try? await listener.close()
+            try? store.close()
+            log.critical("Manager cannot start: \(error)")
+            throw error
+        }
         let port = listener.localAddress?.port ?? config.listenerPort
         log.info("Manager started: cpq_listener on \(config.listenerAddress) port \(port), CPQ CA sha256 \(authority.fingerprint.hex), \(try authority.pairedGateways.all().count) paired gateway(s)")
         onReady(["cpq_listener on \(config.listenerAddress):\(port) (CPQ, mutual TLS)",
                  "CPQ CA \(config.resolve(config.cpqDirectory))/ca.pem",
                  "quarantine store \(config.resolve(config.storeDirectory))",
+                 "control socket \(control.socketPath) (lazaret quarantine ...)",
                  "mail_logs \(logPath)"])
         let releases = ReleaseQueue(store: store, authority: authority, configuration: config, log: log, group: group)
         await withDiscardingTaskGroup { tasks in
             tasks.addTask { await releases.run() }
             tasks.addTask {
                 try? await gracefulShutdown()
+                await control.close()
                 try? await listener.close()
                 await releases.shutdown()
             }

@@ -11,6 +11,7 @@ import Yams
 /// cpq: {directory: cpq, ciphers: "HIGH:MEDIUM:-aNULL", min_tls: TLSv1.2}
 /// store: {directory: quarantine}
 /// logs: {mail_logs: logs/mail_logs}
+/// control_socket: control.sock
 /// release_queue: {max_connections: 4, retry_initial_s: 60, retry_max_s: 3600, max_queue_lifetime_s: 259200, rescan_s: 30}
 /// ```
 public struct ManagerConfiguration: Hashable, Sendable, Codable {
@@ -27,6 +28,8 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
     /// The quarantine store (SQLite).
     public var storeDirectory: String
     public var mailLogs: String
+    /// The control socket `lazaret quarantine ...` talks to (unix domain, mode 0600).
+    public var controlSocket: String
     /// `the.cpq.release.host`: connections per gateway cpq_listener.
     public var releaseMaxConnections: Int = 4
     /// Backoff of a release the gateway deferred or could not be reached for.
@@ -41,7 +44,8 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
     public init(home: String, hostname: String = "manager.lazaret.local", listenerAddress: String = "127.0.0.1",
                 listenerPort: Int = 7025, maxConnections: Int = 200, cpqDirectory: String = "cpq",
                 ciphers: String = CPQTLSConfiguration.defaultCipherList, minimumTLS: String = "TLSv1.2",
-                storeDirectory: String = "quarantine", mailLogs: String = "logs/mail_logs") {
+                storeDirectory: String = "quarantine", mailLogs: String = "logs/mail_logs",
+                controlSocket: String = "control.sock") {
         self.home = home
         self.hostname = hostname
         self.listenerAddress = listenerAddress
@@ -52,6 +56,7 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         self.minimumTLS = minimumTLS
         self.storeDirectory = storeDirectory
         self.mailLogs = mailLogs
+        self.controlSocket = controlSocket
     }
 
     /// `path` if absolute, else under `home`.
@@ -91,10 +96,11 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         var cpq: CPQ?
         var store: Store?
         var logs: Logs?
+        var control_socket: String?
     }
 
     private static let knownKeys: [String: Set<String>] = [
-        "": ["hostname", "cpq_listener", "cpq", "store", "logs", "release_queue"],
+        "": ["hostname", "cpq_listener", "cpq", "store", "logs", "release_queue", "control_socket"],
         "release_queue": ["max_connections", "retry_initial_s", "retry_max_s", "max_queue_lifetime_s", "rescan_s"],
         "cpq_listener": ["address", "port", "max_connections"],
         "cpq": ["directory", "ciphers", "min_tls"],
@@ -145,7 +151,7 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
             listenerPort: file.cpq_listener?.port ?? d.listenerPort, maxConnections: file.cpq_listener?.max_connections ?? d.maxConnections,
             cpqDirectory: file.cpq?.directory ?? d.cpqDirectory, ciphers: file.cpq?.ciphers ?? d.ciphers,
             minimumTLS: file.cpq?.min_tls ?? d.minimumTLS, storeDirectory: file.store?.directory ?? d.storeDirectory,
-            mailLogs: file.logs?.mail_logs ?? d.mailLogs)
+            mailLogs: file.logs?.mail_logs ?? d.mailLogs, controlSocket: file.control_socket ?? d.controlSocket)
         if let release = file.release_queue {
             configuration.releaseMaxConnections = release.max_connections ?? d.releaseMaxConnections
             configuration.releaseRetryInitialSeconds = release.retry_initial_s ?? d.releaseRetryInitialSeconds
@@ -162,6 +168,7 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         if hostname.isEmpty { problems.append("hostname: is empty") }
         if !(0...65535).contains(listenerPort) { problems.append("cpq_listener.port: \(listenerPort) is not a port number (1-65535)") }
         if maxConnections < 1 { problems.append("cpq_listener.max_connections: \(maxConnections) must be at least 1") }
+        if controlSocket.isEmpty { problems.append("control_socket: is empty (a path, relative to the manager's home)") }
         if releaseMaxConnections < 1 { problems.append("release_queue.max_connections: \(releaseMaxConnections) must be at least 1") }
         if !(releaseRetryInitialSeconds > 0) { problems.append("release_queue.retry_initial_s: \(releaseRetryInitialSeconds) must be more than 0") }
         if !(releaseRetryMaxSeconds >= releaseRetryInitialSeconds) {
@@ -186,6 +193,7 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         cpq: {directory: \(cpqDirectory), ciphers: "\(ciphers)", min_tls: \(minimumTLS)}
         store: {directory: \(storeDirectory)}
         logs: {mail_logs: \(mailLogs)}
+        control_socket: \(controlSocket)
         release_queue: {max_connections: \(releaseMaxConnections), retry_initial_s: \(Self.number(releaseRetryInitialSeconds)), retry_max_s: \(Self.number(releaseRetryMaxSeconds)), max_queue_lifetime_s: \(Self.number(releaseMaxQueueLifetimeSeconds)), rescan_s: \(Self.number(releaseRescanSeconds))}
 
         """

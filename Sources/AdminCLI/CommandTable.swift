@@ -1,0 +1,75 @@
+/// One command of a control socket, e.g. `quarantine list`.
+public struct ControlCommand: Sendable {
+    /// The words that name it, e.g. `["quarantine", "list"]`.
+    public var words: [String]
+    /// What follows the words, e.g. `[--quarantine NAME] [--limit N]`.
+    public var arguments: String
+    /// One line for `help`.
+    public var summary: String
+    /// Runs it with the arguments after `words`.
+    public var run: @Sendable ([String]) async -> ControlResponse
+
+    public init(_ words: [String], arguments: String = "", summary: String,
+                run: @escaping @Sendable ([String]) async -> ControlResponse) {
+        self.words = words
+        self.arguments = arguments
+        self.summary = summary
+        self.run = run
+    }
+
+    /// `quarantine list [--quarantine NAME] ...`
+    public var usage: String {
+        (words + (arguments.isEmpty ? [] : [arguments])).joined(separator: " ")
+    }
+}
+
+/// The commands a control socket answers, found by their first words. `help` (alone or
+/// followed by words) lists them; unknown or incomplete commands get the usage of the
+/// commands they could mean. Later commands plug in with `add`.
+public struct CommandTable: Sendable {
+    public private(set) var commands: [ControlCommand]
+
+    public init(_ commands: [ControlCommand] = []) {
+        self.commands = []
+        for command in commands { add(command) }
+    }
+
+    /// Adds `command`; a command with the same words replaces the earlier one.
+    public mutating func add(_ command: ControlCommand) {
+        commands.removeAll { $0.words == command.words }
+        commands.append(command)
+    }
+
+    /// Runs the command `args` names (the longest matching words win).
+    public func handle(_ args: [String]) async -> ControlResponse {
+        if args.isEmpty { return .failure("no command given.\n" + help()) }
+        if args[0] == "help" { return .success(help(Array(args.dropFirst()))) }
+        let match = commands.filter { args.starts(with: $0.words) }.max { $0.words.count < $1.words.count }
+        if let match {
+            let rest = Array(args.dropFirst(match.words.count))
+            if rest == ["--help"] || rest == ["-h"] { return .success(help(match.words)) }
+            return await match.run(rest)
+        }
+        let typed = Array(args.prefix { !$0.hasPrefix("-") })
+        let candidates = commands.filter { !typed.isEmpty && $0.words.starts(with: typed) }
+        if !candidates.isEmpty {
+            return .failure("\"\(typed.joined(separator: " "))\" is incomplete; one of:\n" + Self.lines(candidates))
+        }
+        let related = commands.filter { $0.words.first == args[0] }
+        return .failure("unknown command \"\(args.joined(separator: " "))\"; "
+            + (related.isEmpty ? "the commands are:\n" + Self.lines(commands) : "did you mean one of:\n" + Self.lines(related)))
+    }
+
+    /// Usage and summary of every command starting with `words` (all when empty).
+    public func help(_ words: [String] = []) -> String {
+        let chosen = commands.filter { $0.words.starts(with: words) }
+        guard !chosen.isEmpty else {
+            return "no command starts with \"\(words.joined(separator: " "))\"; the commands are:\n" + Self.lines(commands)
+        }
+        return "commands:\n" + Self.lines(chosen)
+    }
+
+    private static func lines(_ commands: [ControlCommand]) -> String {
+        commands.map { "  \($0.usage)\n      \($0.summary)" }.joined(separator: "\n")
+    }
+}
