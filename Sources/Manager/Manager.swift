@@ -79,9 +79,11 @@ public final class Manager: Service {
             log.critical("Manager cannot start: \(error)")
             throw error
         }
+        let releases = ReleaseQueue(store: store, authority: authority, configuration: config, log: log, group: group)
         let control: ControlServer
         do {
-            control = try await Self.startControl(configuration: config, store: store, onReleased: { _ in }, log: log)
+            control = try await Self.startControl(configuration: config, store: store,
+                                                  onReleased: { await releases.enqueue($0) }, log: log)
         } catch {
             try? await listener.close()
             try? store.close()
@@ -95,7 +97,6 @@ public final class Manager: Service {
                  "quarantine store \(config.resolve(config.storeDirectory))",
                  "control socket \(control.socketPath) (lazaret quarantine ...)",
                  "mail_logs \(logPath)"])
-        let releases = ReleaseQueue(store: store, authority: authority, configuration: config, log: log, group: group)
         await withDiscardingTaskGroup { tasks in
             tasks.addTask { await releases.run() }
             tasks.addTask {

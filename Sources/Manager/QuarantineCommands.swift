@@ -48,6 +48,9 @@ public struct QuarantineCommands: Sendable {
             ControlCommand(["quarantine", "release"], arguments: "QID [--from Q1,Q2] [--user NAME]",
                            summary: "release from the named quarantines (all by default); delivered once released from all",
                            run: release),
+            ControlCommand(["quarantine", "release-all"], arguments: "[--quarantine NAME] [--user NAME]",
+                           summary: "release every held message (from NAME only, or from all its quarantines)",
+                           run: releaseAll),
             ControlCommand(["quarantine", "delete"], arguments: "QID [--from Q1,Q2] [--user NAME]",
                            summary: "delete from the named quarantines (all by default); never delivered", run: delete),
         ]
@@ -149,6 +152,42 @@ public struct QuarantineCommands: Sendable {
             case .accepted, .failed:
                 return "QID \(qid) was already released from all quarantines; release \(request.releaseID) is \(request.state.rawValue) (gateway \(request.gateway))"
             }
+        }
+    }
+
+    /// `quarantine release-all [--quarantine NAME] [--user NAME]`: every message held (in
+    /// NAME), released from NAME or from all its quarantines; each goes out once released
+    /// from all. Messages the store refuses (deleted meanwhile) are counted, not fatal.
+    public func releaseAll(_ args: [String]) async -> ControlResponse {
+        await answer {
+            let arguments = try CommandArguments(args, options: ["quarantine", "user"])
+            _ = try arguments.requirePositional(0, usage: "quarantine release-all [--quarantine NAME] [--user NAME]")
+            let quarantine = arguments.value("quarantine")
+            let user = arguments.value("user") ?? defaultUser
+            guard !user.isEmpty else { throw CommandArgumentError("--user needs a name (who releases)") }
+            var released = 0, stillHeld = 0, refused: [String] = []
+            var cursor: String?
+            repeat {
+                let page = try await store.list(quarantine: quarantine, limit: QuarantineStoreOptions.maxListLimit, after: cursor)
+                for message in page.items {
+                    do {
+                        if let request = try await store.release(message.qid, from: quarantine.map { [$0] }, by: user) {
+                            if request.state == .requested || request.state == .queued { await onReleased(request) }
+                            released += 1
+                        } else {
+                            stillHeld += 1
+                        }
+                    } catch let error as QuarantineStoreError {
+                        refused.append("\(message.qid): \(error.message)")
+                    }
+                }
+                cursor = page.next
+            } while cursor != nil
+            let scope = quarantine.map { "from \(quoted($0))" } ?? "from all their quarantines"
+            audit("\(released + stillHeld) message(s) released by \(user) \(scope): \(released) for delivery, \(stillHeld) still held elsewhere, \(refused.count) refused")
+            var text = "\(released + stillHeld) message(s) released \(scope): \(released) queued for delivery, \(stillHeld) still held in another quarantine"
+            if !refused.isEmpty { text += "\n\(refused.count) refused:\n" + refused.prefix(20).map { "  " + $0 }.joined(separator: "\n") }
+            return text
         }
     }
 

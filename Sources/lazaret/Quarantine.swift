@@ -3,13 +3,13 @@ import ArgumentParser
 import Foundation
 import Manager
 
-/// `lazaret quarantine list|show|release|delete`: the running manager's quarantines, over
+/// `lazaret quarantine list|show|release|release-all|delete`: the running manager's quarantines, over
 /// its control socket (the manager holds the store's lock, so the CLI never opens it).
 struct QuarantineCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quarantine",
         abstract: "List, show, release or delete quarantined messages on the running manager.",
-        subcommands: [List.self, Show.self, Release.self, Delete.self])
+        subcommands: [List.self, Show.self, Release.self, ReleaseAll.self, Delete.self])
 
     /// Where the manager's control socket is.
     struct Connection: ParsableArguments {
@@ -93,6 +93,27 @@ struct QuarantineCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await connection.run(actionArguments("release", qid: qid, from: from, user: user))
+        }
+    }
+
+    struct ReleaseAll: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "release-all",
+            abstract: "Release every held message (from one quarantine with --quarantine, else from all its quarantines).")
+
+        @Option(help: "Only messages held in this quarantine, released from it alone.")
+        var quarantine: String?
+
+        @Option(help: "Who releases them, for the history (default: cli:<your unix user>).")
+        var user: String?
+
+        @OptionGroup var connection: Connection
+
+        func run() async throws {
+            var args = ["quarantine", "release-all"]
+            if let quarantine { args += ["--quarantine", quarantine] }
+            args += ["--user", user ?? QuarantineCommands.processUser()]
+            try await connection.run(args)
         }
     }
 

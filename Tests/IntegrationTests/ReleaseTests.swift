@@ -19,18 +19,20 @@ struct ReleaseSetup {
     let managerHome: String
     let cpqPort: Int
     let gatewayCPQPort: Int
-    let sink: SMTPSink
+    let sinkPort: Int
+    let sinkArguments: [String]
     let gateway: GatewayInstance
     let clamd: Clamd?
     let files: String
     private let managerBox = Box()
 
-    final class Box { var manager: Background?; var starts = 0 }
+    final class Box { var manager: Background?; var starts = 0; var sink: SMTPSink? }
 
     var managerConfig: String { managerHome + "/manager.yaml" }
     var managerLogs: String { (try? String(contentsOfFile: managerHome + "/logs/mail_logs", encoding: .utf8)) ?? "" }
 
-    init(filters: String, sinkArguments: [String] = [], antivirus: Bool = false) throws {
+    /// `startSink: false`: nothing listens on the smarthost port until `startSink()`.
+    init(filters: String, sinkArguments: [String] = [], antivirus: Bool = false, startSink: Bool = true, extraYAML: String = "") throws {
         managerHome = try Harness.makeTempDirectory("manager")
         cpqPort = Harness.freePort()
         gatewayCPQPort = Harness.freePort()
@@ -45,15 +47,18 @@ struct ReleaseSetup {
         guard paired == 0 else { throw Harness.Failure("lazaret manager pair failed: \(pairOutput)") }
         let bundle = try CPQJoinBundle.read(from: gatewayFiles)
 
-        sink = try SMTPSink(extraArguments: sinkArguments)
+        sinkPort = Harness.freePort()
+        self.sinkArguments = sinkArguments
+        if startSink { managerBox.sink = try SMTPSink(port: sinkPort, extraArguments: sinkArguments) }
         clamd = antivirus ? try Clamd() : nil
         let indented = filters.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n")
         let antivirusYAML = clamd.map { "antivirus:\n  enabled: on\n  clamd: \($0.socketPath)\n  retry_s: 1" } ?? "antivirus: {enabled: off}"
-        gateway = try GatewayInstance(smarthostPort: sink.port, cpqPort: cpqPort, cpqTLS: "required", scanning: """
+        gateway = try GatewayInstance(smarthostPort: sinkPort, cpqPort: cpqPort, cpqTLS: "required", scanning: """
             message_filters: |
             \(indented)
             \(antivirusYAML)
             cpq: {directory: cpq, listener_port: \(gatewayCPQPort), report_retry_s: 1}
+            \(extraYAML)
             """)
         try bundle.write(to: gateway.home + "/cpq")
         files = try Harness.makeTempDirectory("attachments")
@@ -63,6 +68,26 @@ struct ReleaseSetup {
     }
 
     var manager: Background? { managerBox.manager }
+    /// The next hop (smtp-sink); started later when the setup says so.
+    var sink: SMTPSink { managerBox.sink! }
+
+    func startSink() throws {
+        managerBox.sink = try SMTPSink(port: sinkPort, extraArguments: sinkArguments)
+    }
+
+    /// `lazaret quarantine ...` against the running manager; fails the test when it exits non-zero.
+    @discardableResult
+    func cli(_ args: [String]) throws -> String {
+        let (status, output) = try Harness.run(try Harness.lazaretBinary, ["quarantine"] + args + ["--socket", managerHome + "/control.sock"])
+        guard status == 0 else { throw Harness.Failure("lazaret quarantine \(args.joined(separator: " ")) exited \(status): \(output)") }
+        return output
+    }
+
+    /// QIDs of the messages stored so far, from the manager's mail_logs, in order.
+    func qids() -> [String] {
+        let logs = managerLogs
+        return logs.matches(of: #/QID (Q[A-Z2-7]{16}) stored from gw1 /#).map { String($0.1) }
+    }
 
     func startManager() throws {
         managerBox.starts += 1
@@ -84,7 +109,7 @@ struct ReleaseSetup {
     func stop() {
         gateway.stop()
         stopManager()
-        sink.stop()
+        managerBox.sink?.stop()
         clamd?.stop()
         try? FileManager.default.removeItem(atPath: managerHome)
         try? FileManager.default.removeItem(atPath: files)
@@ -152,7 +177,7 @@ struct ReleaseSetup {
     }
 
     /// Files in the sink holding `needle`.
-    func sinkCount(_ needle: String) -> Int { sink.messages.filter { $0.contains(needle) }.count }
+    func sinkCount(_ needle: String) -> Int { (managerBox.sink?.messages ?? []).filter { $0.contains(needle) }.count }
 }
 
 @Suite(.serialized)
@@ -167,8 +192,13 @@ struct ReleaseTests {
         try Harness.waitUntil("both messages stored on the manager") { setup.storedCount() == 2 }
         #expect(setup.sink.messages.isEmpty, "a quarantined message was delivered")
 
-        let released = try await setup.releaseAllWhileManagerIsDown()
-        #expect(Set(released.flatMap(\.heldIn)) == ["Policy", "Virus"])
+        // Released by an operator with the CLI, one at a time, while the manager runs.
+        let qids = setup.qids()
+        #expect(qids.count == 2)
+        for qid in qids {
+            let output = try setup.cli(["release", qid, "--user", "alice"])
+            #expect(output.contains("QID \(qid) released from all quarantines; release "), "\(output)")
+        }
         try Harness.waitUntil("both released messages at smtp-sink", seconds: 120) {
             setup.sinkCount("policy-1@sender.example") >= 1 && setup.sinkCount("virus-1@sender.example") >= 1
         }
@@ -199,7 +229,12 @@ struct ReleaseTests {
         setup.stopManager()
         let histories = try await setup.withStore { store in
             var result: [UInt64: [ReleaseRecord]] = [:]
-            for message in released { result[message.gatewayMID] = try await store.releaseHistory(message.qid) }
+            for qid in qids {
+                let id = try #require(QID(qid))
+                let message = try #require(try await store.message(id))
+                #expect(Set(message.holds.map(\.quarantine)).isSubset(of: ["Policy", "Virus"]))
+                result[message.gatewayMID] = try await store.releaseHistory(id)
+            }
             return result
         }
         for mid in [policyMID, virusMID] {
@@ -207,6 +242,7 @@ struct ReleaseTests {
             #expect(history.count == 1)
             #expect(history.first?.state == .accepted)
             #expect(history.first?.acceptedMID != nil)
+            #expect(history.first?.requestedBy == "alice")
             let outcome = try #require(history.first?.outcomes.first { $0.status == .delivered }, "\(history)")
             #expect(outcome.recipient == "bob@rcpt.example")
             #expect(outcome.reply.hasPrefix("250"), "\(outcome.reply)")
@@ -233,9 +269,39 @@ struct ReleaseTests {
         #expect(!history.contains { $0.outcomes.contains { $0.status == .delivered } }, "a refused release shown as delivered")
     }
 
-    @Test("kill -9 of the gateway during releases: each released message is delivered once")
+    @Test("a message held in two quarantines goes out only once released from both")
+    func heldInTwoQuarantines() async throws {
+        let setup = try ReleaseSetup(filters: #"""
+            hold_it: if (subject == '^hold me') { quarantine("Policy"); }
+            legal: if (subject == 'contract') { quarantine("Legal"); }
+            """#, extraYAML: "quarantines: [Legal]")
+        defer { setup.stop() }
+        try setup.send(subject: "hold me, a contract", messageID: "two-holds@sender.example")
+        try Harness.waitUntil("the message stored on the manager") { setup.storedCount() == 1 }
+        let qid = try #require(setup.qids().first)
+
+        let first = try setup.cli(["release", qid, "--from", "Policy"])
+        #expect(first.contains("QID \(qid) released from \"Policy\"; still held in \"Legal\""), "\(first)")
+        // No release exists, so nothing can be on its way to the gateway.
+        let shown = try setup.cli(["show", qid])
+        #expect(shown.contains("releases: none"), "\(shown)")
+
+        let second = try setup.cli(["release", qid, "--from", "Legal"])
+        #expect(second.contains("released from all quarantines"), "\(second)")
+        try Harness.waitUntil("the delivered report on the manager", seconds: 120) {
+            setup.managerLogs.contains("to <bob@rcpt.example>: delivered")
+        }
+        #expect(setup.sinkCount("two-holds@sender.example") == 1)
+        let done = try setup.cli(["show", qid])
+        #expect(done.range(of: #"release \S+ requested by cli:\S+ .* from "Legal", "Policy": accepted"#, options: .regularExpression) != nil, "\(done)")
+        #expect(done.contains("<bob@rcpt.example> delivered at"), "\(done)")
+    }
+
+    @Test("kill -9 of the gateway while releases arrive: each release is taken once and delivered once")
     func killNineGatewayDuringRelease() async throws {
-        let setup = try ReleaseSetup(filters: #"hold_it: if (true) { quarantine("Policy"); }"#)
+        // The next hop is down until the end, so that every delivery happens after the
+        // crash and a duplicate could only come from a release taken twice.
+        let setup = try ReleaseSetup(filters: #"hold_it: if (true) { quarantine("Policy"); }"#, startSink: false)
         defer { setup.stop() }
         let total = 200
         let source = try Background(try Harness.tool("smtp-source"), [
@@ -243,25 +309,36 @@ struct ReleaseTests {
             "127.0.0.1:\(setup.gateway.port)"], logPath: setup.gateway.home + "/smtp-source.log")
         defer { source.stop() }
         try Harness.waitUntil("every message stored on the manager", seconds: 180) { setup.storedCount() >= total }
-        _ = try await setup.releaseAllWhileManagerIsDown()
-        try Harness.waitUntil("the first released messages delivered", seconds: 120) { setup.sink.messages.count >= 3 }
+        let bulk = try setup.cli(["release-all", "--user", "bulk"])
+        #expect(bulk.contains("\(total) message(s) released from all their quarantines: \(total) queued for delivery"), "\(bulk)")
+
+        let taken = { ReleaseTests.releaseIDs(setup.gateway.mailLogs, #/released by the manager from "Policy": QID \S+ \(gateway MID \d+\), release (\S+),/#) }
+        try Harness.waitUntil("the first releases taken by the gateway", seconds: 120) { taken().count >= 10 }
         setup.gateway.process?.kill9()
-        let deliveredAtCrash = setup.sink.messages.count
-        #expect(deliveredAtCrash < total, "the crash came after every release; it tested nothing")
+        let takenAtCrash = taken()
+        #expect(takenAtCrash.count < total, "the crash came after every release; it tested nothing")
         try setup.gateway.start()
-        try Harness.waitUntil("every released message delivered", seconds: 240) {
-            Set(setup.sink.messages.compactMap(ReleaseTests.releaseQID)).count >= total
-        }
-        try Harness.waitUntil("the delivered reports on the manager", seconds: 120) {
+        let accepted = { ReleaseTests.releaseIDs(setup.managerLogs, #/release (\S+) (?:was already accepted|accepted) by gateway gw1/#) }
+        try Harness.waitUntil("every release accepted by the gateway", seconds: 240) { Set(accepted()).count >= total }
+        let spooled = taken()
+        #expect(spooled.count == total, "the gateway spooled \(spooled.count) releases for \(total)")
+        #expect(Set(spooled).count == spooled.count, "a release was spooled twice")
+
+        try setup.startSink()
+        try Harness.waitUntil("the delivered reports on the manager", seconds: 240) {
             setup.managerLogs.components(separatedBy: ": delivered").count - 1 >= total
         }
-        let qids = setup.sink.messages.compactMap(ReleaseTests.releaseQID)
-        #expect(qids.count == total, "\(qids.count) deliveries for \(total) releases: a release was delivered twice")
-        #expect(Set(qids).count == total)
+        let delivered = setup.sink.messages.compactMap(ReleaseTests.originalReceived)
+        #expect(delivered.count == total, "\(delivered.count) deliveries for \(total) releases")
+        #expect(Set(delivered).count == delivered.count, "a released message was delivered twice")
+    }
+
+    static func releaseIDs(_ logs: String, _ pattern: Regex<(Substring, Substring)>) -> [String] {
+        logs.matches(of: pattern).map { String($0.1) }
     }
 
     /// The original message's gateway MID in a delivered copy: our Received header from the first pass.
-    static func releaseQID(_ text: String) -> String? {
+    static func originalReceived(_ text: String) -> String? {
         guard let range = text.range(of: #"\(Lazaret\) with ESMTPS? id (\d+)"#, options: .regularExpression) else { return nil }
         return String(text[range])
     }
