@@ -23,3 +23,34 @@ import Testing
         }
     }
 }
+
+@Suite struct ManagerConfigurationReleaseQueueTests {
+    @Test func releaseQueueKeysAreReadAndWrittenBack() throws {
+        let defaults = try ManagerConfiguration.parse(yaml: "", home: "/m")
+        #expect(defaults.releaseMaxConnections == 4)
+        #expect(defaults.releaseRetryInitialSeconds == 60 && defaults.releaseRetryMaxSeconds == 3600)
+        #expect(defaults.releaseMaxQueueLifetimeSeconds == 259_200 && defaults.releaseRescanSeconds == 30)
+        let set = try ManagerConfiguration.parse(yaml: """
+            release_queue: {max_connections: 2, retry_initial_s: 0.5, retry_max_s: 5, max_queue_lifetime_s: 600, rescan_s: 1}
+            """, home: "/m")
+        #expect(set.releaseMaxConnections == 2)
+        #expect(set.releaseRetryInitialSeconds == 0.5 && set.releaseRetryMaxSeconds == 5)
+        #expect(set.releaseMaxQueueLifetimeSeconds == 600 && set.releaseRescanSeconds == 1)
+        #expect(try ManagerConfiguration.parse(yaml: set.yaml(), home: "/m") == set)
+    }
+
+    @Test func badReleaseQueueValuesAreNamed() {
+        func problem(_ yaml: String) -> String {
+            do {
+                _ = try ManagerConfiguration.parse(yaml: yaml, home: "/m")
+                return ""
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(problem("release_queue: {max_connections: 0}").contains("release_queue.max_connections: 0 must be at least 1"))
+        #expect(problem("release_queue: {retry_initial_s: 10, retry_max_s: 5}").contains("release_queue.retry_max_s: 5.0 must be at least retry_initial_s (10.0)"))
+        #expect(problem("release_queue: {rescan_s: 0}").contains("release_queue.rescan_s: 0.0 must be more than 0"))
+        #expect(problem("release_queue: {retries: 3}").contains("release_queue.retries: unknown key"))
+    }
+}
