@@ -169,15 +169,16 @@ public struct QuarantineCommands: Sendable {
             var cursor: String?
             repeat {
                 let page = try await store.list(quarantine: quarantine, limit: QuarantineStoreOptions.maxListLimit, after: cursor)
-                for message in page.items {
-                    do {
-                        if let request = try await store.release(message.qid, from: quarantine.map { [$0] }, by: user) {
-                            if request.state == .requested || request.state == .queued { await onReleased(request) }
-                            released += 1
-                        } else {
-                            stillHeld += 1
-                        }
-                    } catch let error as QuarantineStoreError {
+                // One commit per page, not one per message.
+                let results = try await store.release(page.items.map(\.qid), from: quarantine.map { [$0] }, by: user)
+                for (message, result) in zip(page.items, results) {
+                    switch result {
+                    case .released(let request):
+                        if request.state == .requested || request.state == .queued { await onReleased(request) }
+                        released += 1
+                    case .stillHeld:
+                        stillHeld += 1
+                    case .refused(let error):
                         refused.append("\(message.qid): \(error.message)")
                     }
                 }

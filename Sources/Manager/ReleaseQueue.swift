@@ -44,6 +44,9 @@ final class ReleaseQueue: Sendable {
     private let stopped = NIOLockedValueBox(false)
     /// Gateways whose cpq_listener is unknown, logged once each until it is.
     private let unroutable = NIOLockedValueBox<Set<String>>([])
+    /// `queued` and `accepted` marks, many per commit (see ``WriteCoalescer``).
+    private let marksQueued: WriteCoalescer<String>
+    private let marksAccepted: WriteCoalescer<(releaseID: String, mid: UInt64?, qid: String, gateway: String, again: Bool)>
 
     init(store: QuarantineStore, authority: CPQAuthority, configuration: ManagerConfiguration, log: MailLog,
          group: any EventLoopGroup) {
@@ -54,6 +57,27 @@ final class ReleaseQueue: Sendable {
         self.group = group
         self.spool = ReleaseSpool(store: store)
         self.started = AsyncStream.makeStream(of: DeliveryQueue.self)
+        // `requested` and `queued` are both pending: a crash before the mark loses nothing.
+        self.marksQueued = WriteCoalescer { ids in
+            do {
+                try await store.markReleasesQueued(ids)
+            } catch {
+                log.warning("\(ids.count) release(s) could not be marked queued in the store (\(error)); they are delivered all the same")
+            }
+        }
+        // The gateway's 250: a crash before the mark means the release is sent again and the
+        // gateway answers "already queued" from its ledger.
+        self.marksAccepted = WriteCoalescer { accepted in
+            do {
+                try await store.markReleasesAccepted(accepted.map { ($0.releaseID, $0.mid) })
+            } catch {
+                log.critical("\(accepted.count) release(s) accepted by their gateway could not be recorded (\(error)); they are sent again at the next start and the gateway answers \"already queued\"")
+                return
+            }
+            for item in accepted {
+                log.info("QID \(item.qid) release \(item.releaseID) \(item.again ? "was already accepted" : "accepted") by gateway \(item.gateway) as MID \(item.mid.map(String.init) ?? "?")")
+            }
+        }
     }
 
     // MARK: Queueing
@@ -65,13 +89,6 @@ final class ReleaseQueue: Sendable {
         guard !spool.isQueued(releaseID: request.releaseID), !stopped.withLockedValue({ $0 }) else { return }
         guard let queue = queue(for: request.gateway) else { return }
         guard let mid = spool.register(request) else { return }
-        do {
-            try await store.markReleaseQueued(request.releaseID)
-        } catch {
-            spool.forget(mid)
-            log.critical("QID \(request.qid) release \(request.releaseID) cannot be marked queued in the store: \(error); it is tried again at the next rescan")
-            return
-        }
         var attributes = [
             Attribute.releaseID: request.releaseID, Attribute.qid: request.qid.rawValue, Attribute.gatewayMID: String(request.gatewayMID),
             Attribute.resume: request.resumeAt.rawValue, Attribute.quarantines: request.quarantines.joined(separator: ","),
@@ -84,6 +101,7 @@ final class ReleaseQueue: Sendable {
             destination: Self.destinationName, size: 0, attributes: attributes)
         log.info("MID \(mid) QID \(request.qid) release \(request.releaseID) queued on \(Self.destinationName) for gateway \(request.gateway) (MID \(request.gatewayMID) there), requested by \(request.requestedBy)")
         await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: Array(request.recipients.indices)))
+        marksQueued.add(request.releaseID)
     }
 
     /// Queues every release the store has not seen accepted or failed.
@@ -132,6 +150,10 @@ final class ReleaseQueue: Sendable {
         stopped.withLockedValue { $0 = true }
         started.continuation.finish()
         for queue in queues.withLockedValue({ Array($0.values) }) { await queue.shutdown() }
+        // Let the last marks reach the store before it closes.
+        for _ in 0..<500 where marksQueued.isBusy || marksAccepted.isBusy {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
     }
 
     // MARK: Queues per gateway
@@ -200,7 +222,6 @@ final class ReleaseQueue: Sendable {
     private func makeCustomization(pin: CPQFingerprint?) throws -> DeliveryCustomization {
         let client = try configuration.tlsConfiguration().makeClientContext(
             identity: authority.managerIdentity, trustRoot: authority.certificate, pinnedServerFingerprint: pin)
-        let store = self.store
         let log = self.log
         return DeliveryCustomization(
             tlsContext: client.sslContext,
@@ -212,16 +233,12 @@ final class ReleaseQueue: Sendable {
             },
             preamble: { envelope in Self.preamble(envelope, log: log) },
             logLabel: Self.logLabel,
-            onAttempt: { envelope, attempts in
+            onAttempt: { [marksAccepted] envelope, attempts in
                 guard let releaseID = envelope.attributes[Attribute.releaseID],
                       let accepted = attempts.first(where: { $0.result == .delivered }) else { return }
                 let queued = CPQReplies.queuedRelease(in: accepted.reply)
-                do {
-                    try await store.markReleaseAccepted(releaseID, gatewayMID: queued?.mid)
-                } catch {
-                    log.critical("QID \(envelope.attributes[Attribute.qid] ?? "?") release \(releaseID) accepted by the gateway but not recorded: \(error)")
-                }
-                log.info("QID \(envelope.attributes[Attribute.qid] ?? "?") release \(releaseID) \(queued?.alreadyQueued == true ? "was already accepted" : "accepted") by gateway \(envelope.attributes[Attribute.gateway] ?? "?") as MID \(queued.map { String($0.mid) } ?? "?")")
+                marksAccepted.add((releaseID, queued?.mid, envelope.attributes[Attribute.qid] ?? "?",
+                                   envelope.attributes[Attribute.gateway] ?? "?", queued?.alreadyQueued == true))
             })
     }
 

@@ -72,8 +72,11 @@ final class ReleaseSpool: MessageSpool {
         guard let request = request(mid) else { return }
         switch outcome {
         case .delivered:
-            // The gateway answered 250: it owns delivery now (the MID it gave comes with the reply).
-            try await store.markReleaseAccepted(request.releaseID)
+            // The gateway answered 250: the queue's attempt observer records it with the MID the
+            // gateway gave, right after this (one write, not two). Should the manager die in
+            // between, the release is still pending in the store, is sent again at start, and
+            // the gateway answers "already queued" from its ledger.
+            break
         case .bounced, .expired:
             break  // the bounce handler recorded the failure before this
         case .deleted:

@@ -226,44 +226,86 @@ public final class QuarantineStore: Sendable {
         try TransferValidation.checkUser(user)
         try TransferValidation.checkQuarantines(quarantines)
         let now = options.now().timeIntervalSince1970
-        let newReleaseID = UUID().uuidString.lowercased()
         let logger = options.logger
         return try await write("releasing message \(qid)") { db in
-            guard let row = try StoredRows.messageRow(db, qid: qid) else { throw Self.notFound(qid) }
-            let id: Int64 = row["id"]
-            let holds = try StoredRows.holds(db, messages: [id])[id] ?? []
-            let deleted = holds.filter { $0.state == .deleted }
-            if !deleted.isEmpty {
-                let names = deleted.map { "\(quoted($0.quarantine)) by \($0.actedBy ?? "?")" }.joined(separator: ", ")
-                throw QuarantineStoreError(.deleted, "message \(qid) was deleted from \(names); a message deleted from any quarantine is never released")
-            }
-            let targets = try Self.targets(of: quarantines, in: holds, qid: qid)
-            for hold in targets where hold.state == .held {
-                try db.execute(sql: "UPDATE holds SET state = 'released', acted_by = ?, acted_at = ? WHERE message = ? AND quarantine = ?",
-                               arguments: [user, now, id, hold.quarantine])
-            }
-            let targetNames = Set(targets.map(\.quarantine))
-            let stillHeld = holds.filter { $0.state == .held && !targetNames.contains($0.quarantine) }
-            guard stillHeld.isEmpty else { return nil }
-
-            if let latest = try Row.fetchOne(db, sql: StoredRows.requestSelect + " WHERE r.message = ? ORDER BY r.id DESC LIMIT 1",
-                                             arguments: [id]),
-               try StoredRows.releaseState(latest) != .failed {
-                return try StoredRows.request(latest)
-            }
-            let names = holds.map(\.quarantine).sorted()
-            try db.execute(sql: """
-                INSERT INTO releases (release_id, message, requested_by, requested_at, quarantines, state, state_at)
-                VALUES (?, ?, ?, ?, ?, 'requested', ?)
-                """, arguments: [newReleaseID, id, user, now, try TransferValidation.jsonArray(names), now])
-            logger.info("quarantine store: message \(qid) released by \(user) from \(names.joined(separator: ", ")); release \(newReleaseID)")
-            let message = try StoredRows.message(row, holds: [])
-            return ReleaseRequest(releaseID: newReleaseID, qid: qid, gateway: message.gateway,
-                                  gatewayMID: message.gatewayMID, gatewayICID: message.gatewayICID,
-                                  mailFrom: message.mailFrom, recipients: message.recipients,
-                                  smtpUTF8: message.smtpUTF8, resumeAt: message.resumeAt, quarantines: names,
-                                  requestedBy: user, requestedAt: Date(timeIntervalSince1970: now), state: .requested)
+            try Self.releaseOne(db, qid, from: quarantines, by: user, at: now, logger: logger)
         }
+    }
+
+    /// What ``release(_:from:by:)`` did for each message of a bulk release.
+    public enum BulkReleaseResult: Sendable, Hashable {
+        /// Released from its last quarantine: to be delivered.
+        case released(ReleaseRequest)
+        /// Released from the named quarantines, still held in another.
+        case stillHeld
+        /// Refused (deleted, not held there, not found); nothing changed for it.
+        case refused(QuarantineStoreError)
+    }
+
+    /// Releases many messages with one commit (one disk sync) instead of one each: the
+    /// same rules as ``release(_:from:by:)`` per message, and a message the store refuses
+    /// changes nothing and does not stop the others. Results are in the order of `qids`.
+    public func release(_ qids: [QID], from quarantines: Set<String>?, by user: String) async throws -> [BulkReleaseResult] {
+        try TransferValidation.checkUser(user)
+        try TransferValidation.checkQuarantines(quarantines)
+        let now = options.now().timeIntervalSince1970
+        let logger = options.logger
+        return try await write("releasing \(qids.count) messages") { db in
+            var results: [BulkReleaseResult] = []
+            results.reserveCapacity(qids.count)
+            for qid in qids {
+                do {
+                    var request: ReleaseRequest?
+                    try db.inSavepoint {
+                        request = try Self.releaseOne(db, qid, from: quarantines, by: user, at: now, logger: logger)
+                        return .commit
+                    }
+                    results.append(request.map(BulkReleaseResult.released) ?? .stillHeld)
+                } catch let error as QuarantineStoreError where error.code != .storage {
+                    results.append(.refused(error))
+                }
+            }
+            return results
+        }
+    }
+
+    private static func releaseOne(_ db: Database, _ qid: QID, from quarantines: Set<String>?, by user: String, at now: Double,
+                                   logger: Logger) throws -> ReleaseRequest? {
+        let newReleaseID = UUID().uuidString.lowercased()
+        guard let row = try StoredRows.messageRow(db, qid: qid) else { throw Self.notFound(qid) }
+        let id: Int64 = row["id"]
+        let holds = try StoredRows.holds(db, messages: [id])[id] ?? []
+        let deleted = holds.filter { $0.state == .deleted }
+        if !deleted.isEmpty {
+            let names = deleted.map { "\(quoted($0.quarantine)) by \($0.actedBy ?? "?")" }.joined(separator: ", ")
+            throw QuarantineStoreError(.deleted, "message \(qid) was deleted from \(names); a message deleted from any quarantine is never released")
+        }
+        let targets = try Self.targets(of: quarantines, in: holds, qid: qid)
+        for hold in targets where hold.state == .held {
+            try db.execute(sql: "UPDATE holds SET state = 'released', acted_by = ?, acted_at = ? WHERE message = ? AND quarantine = ?",
+                           arguments: [user, now, id, hold.quarantine])
+        }
+        let targetNames = Set(targets.map(\.quarantine))
+        let stillHeld = holds.filter { $0.state == .held && !targetNames.contains($0.quarantine) }
+        guard stillHeld.isEmpty else { return nil }
+
+        if let latest = try Row.fetchOne(db, sql: StoredRows.requestSelect + " WHERE r.message = ? ORDER BY r.id DESC LIMIT 1",
+                                         arguments: [id]),
+           try StoredRows.releaseState(latest) != .failed {
+            return try StoredRows.request(latest)
+        }
+        let names = holds.map(\.quarantine).sorted()
+        try db.execute(sql: """
+            INSERT INTO releases (release_id, message, requested_by, requested_at, quarantines, state, state_at)
+            VALUES (?, ?, ?, ?, ?, 'requested', ?)
+            """, arguments: [newReleaseID, id, user, now, try TransferValidation.jsonArray(names), now])
+        logger.info("quarantine store: message \(qid) released by \(user) from \(names.joined(separator: ", ")); release \(newReleaseID)")
+        let message = try StoredRows.message(row, holds: [])
+        return ReleaseRequest(releaseID: newReleaseID, qid: qid, gateway: message.gateway,
+                              gatewayMID: message.gatewayMID, gatewayICID: message.gatewayICID,
+                              mailFrom: message.mailFrom, recipients: message.recipients,
+                              smtpUTF8: message.smtpUTF8, resumeAt: message.resumeAt, quarantines: names,
+                              requestedBy: user, requestedAt: Date(timeIntervalSince1970: now), state: .requested)
     }
 
     /// Deletes the message from `quarantines` (nil: from every quarantine it is in). Deleted
@@ -334,6 +376,35 @@ public final class QuarantineStore: Sendable {
             let state = try Self.releaseState(db, releaseID)
             guard state == .requested else { return }
             try db.execute(sql: "UPDATE releases SET state = 'queued', state_at = ? WHERE release_id = ?", arguments: [now, releaseID])
+        }
+    }
+
+    /// ``markReleaseQueued(_:)`` for many releases with one commit; unknown ids are skipped.
+    public func markReleasesQueued(_ releaseIDs: [String]) async throws {
+        guard !releaseIDs.isEmpty else { return }
+        let now = options.now().timeIntervalSince1970
+        try await write("marking \(releaseIDs.count) releases queued") { db in
+            for releaseID in releaseIDs {
+                try db.execute(sql: "UPDATE releases SET state = 'queued', state_at = ? WHERE release_id = ? AND state = 'requested'",
+                               arguments: [now, releaseID])
+            }
+        }
+    }
+
+    /// ``markReleaseAccepted(_:gatewayMID:)`` for many releases with one commit. A release
+    /// that is unknown or was recorded as failed is skipped (logged), not fatal.
+    public func markReleasesAccepted(_ accepted: [(releaseID: String, gatewayMID: UInt64?)]) async throws {
+        guard !accepted.isEmpty else { return }
+        let now = options.now().timeIntervalSince1970
+        let logger = options.logger
+        try await write("marking \(accepted.count) releases accepted") { db in
+            for (releaseID, mid) in accepted {
+                do {
+                    try Self.accept(db, releaseID, mid: mid.flatMap { $0 > UInt64(Int64.max) ? nil : $0 }, at: now)
+                } catch let error as QuarantineStoreError where error.code == .releaseState || error.code == .releaseNotFound {
+                    logger.warning("quarantine store: \(error.message)")
+                }
+            }
         }
     }
 

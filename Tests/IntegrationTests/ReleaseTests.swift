@@ -429,6 +429,11 @@ struct GatewayCPQListenerTests {
                                                                     group: MultiThreadedEventLoopGroup.singleton, options: options)
             await connection.quit()
         }
+        // Only anonymous ciphers offered: no suite in common, no session.
+        let (anonStatus, anonOutput) = try Harness.run(try Harness.tool("openssl"), [
+            "s_client", "-starttls", "smtp", "-connect", "127.0.0.1:\(setup.gatewayCPQPort)", "-tls1_2", "-cipher", "aNULL:@SECLEVEL=0",
+        ], input: "QUIT\r\n", timeout: 60)
+        #expect(anonStatus != 0 && anonOutput.contains("alert handshake failure") && anonOutput.contains("Cipher is (NONE)"), "\(anonOutput)")
         let (anonymousStatus, anonymous) = try Harness.run(try Harness.tool("swaks"), [
             "--server", "127.0.0.1:\(setup.gatewayCPQPort)", "--tls", "--from", "x@example.org", "--to", "y@example.org"])
         #expect(anonymousStatus != 0 && !anonymous.contains("250 2.1.0"), "\(anonymous)")
@@ -438,5 +443,49 @@ struct GatewayCPQListenerTests {
                 && logs.range(of: #"ICID \d+ close \(TLS failed: verify error: certificate CN=gw2 \(sha256 [0-9a-f]+\.\.\.\) is not paired with this host\)"#, options: .regularExpression) != nil
         }
         #expect(!setup.gateway.mailLogs.contains("released by the manager"))
+    }
+}
+
+/// The manager away for a while, on both legs: quarantined mail waits in `the.cpq.host`
+/// and drains when it is back; outcome reports of released mail wait in the gateway's
+/// ledger and reach the manager when it is back.
+@Suite(.serialized)
+struct ManagerDownTests {
+    @Test("manager down: quarantined mail waits then drains; release reports wait then arrive")
+    func managerDownForAWhile() async throws {
+        let setup = try ReleaseSetup(filters: #"hold_it: if (true) { quarantine("Policy"); }"#, startSink: false)
+        defer { setup.stop() }
+        setup.stopManager()
+        let total = 20
+        for n in 1...total { try setup.send(subject: "held \(n)", messageID: "down-\(n)@sender.example") }
+        try Harness.waitUntil("the gateway failing to reach the manager") {
+            setup.gateway.mailLogs.contains("Connection Error: DCID") && setup.gateway.mailLogs.contains("domain: the.cpq.host")
+        }
+        #expect(setup.storedCount() == 0)
+        try setup.startManager()
+        try Harness.waitUntil("every quarantined message stored once the manager is back", seconds: 120) { setup.storedCount() >= total }
+        #expect(setup.storedCount() == total)
+
+        // Released while the next hop is down; the gateway takes them all, then the manager goes away again.
+        let bulk = try setup.cli(["release-all"])
+        #expect(bulk.contains("\(total) queued for delivery"), "\(bulk)")
+        try Harness.waitUntil("every release accepted by the gateway", seconds: 120) {
+            setup.managerLogs.components(separatedBy: "accepted by gateway gw1 as MID").count - 1 >= total
+        }
+        setup.stopManager()
+        try setup.startSink()
+        try Harness.waitUntil("every released message at smtp-sink", seconds: 120) {
+            setup.sinkCount("Message-ID: <down-") >= total
+        }
+        try Harness.waitUntil("the reports waiting (the manager is down)", seconds: 120) {
+            setup.gateway.mailLogs.contains("Release reports: the manager at 127.0.0.1 port \(setup.cpqPort) cannot be reached")
+        }
+        #expect(!setup.managerLogs.contains(": delivered ("))
+        try setup.startManager()
+        try Harness.waitUntil("every delivered report on the manager", seconds: 120) {
+            setup.managerLogs.components(separatedBy: ": delivered (").count - 1 >= total
+        }
+        #expect(setup.managerLogs.components(separatedBy: ": delivered (").count - 1 == total, "a report was recorded twice")
+        #expect(setup.sinkCount("Message-ID: <down-") == total)
     }
 }
