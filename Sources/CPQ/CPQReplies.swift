@@ -16,7 +16,7 @@ public enum CPQReplies {
 
     // MARK: - Syntax (501, 504, 555)
 
-    static let subCommandList = "TRANSFER, HOLD, RELEASE, REPORT"
+    static let subCommandList = "TRANSFER, HOLD, RELEASE, REPORT, JOIN"
 
     /// `504 5.5.2 XCPQ FOO is not a CPQ command (TRANSFER, HOLD, RELEASE, REPORT)`.
     public static func unknownSubCommand(_ word: String) -> SMTPReply {
@@ -57,7 +57,7 @@ public enum CPQReplies {
     /// `502 5.5.1 XCPQ RELEASE is not taken here: this listener takes TRANSFER, HOLD and REPORT`.
     public static func notTakenHere(_ command: CPQSubCommand, role: CPQServerSession.Role) -> SMTPReply {
         let taken = switch role {
-        case .manager: "TRANSFER, HOLD and REPORT"
+        case .manager: "TRANSFER, HOLD, REPORT and JOIN"
         case .gateway: "RELEASE"
         }
         return SMTPReply(502, .init(5, 5, 1), "XCPQ \(command.rawValue) is not taken here: this listener takes \(taken)")
@@ -78,6 +78,9 @@ public enum CPQReplies {
 
     /// `503 5.5.1 XCPQ REPORT: not inside a transfer or release; send RSET first`.
     public static let reportInsideTransaction = SMTPReply(503, .init(5, 5, 1), "XCPQ REPORT: not inside a transfer or release; send RSET first")
+
+    /// `503 5.5.1 XCPQ JOIN: not inside a transfer or release; send RSET first`.
+    public static let joinInsideTransaction = SMTPReply(503, .init(5, 5, 1), "XCPQ JOIN: not inside a transfer or release; send RSET first")
 
     /// `503 5.5.1 XCPQ TRANSFER t-1: send XCPQ HOLD before MAIL`.
     public static func mailWithoutHold(_ transferID: String) -> SMTPReply {
@@ -118,6 +121,38 @@ public enum CPQReplies {
             return SMTPReply(550, .init(5, 7, 1), "GATEWAY \(gateway) is not the name in your certificate (\(certificateName))")
         }
         return SMTPReply(550, .init(5, 7, 1), "GATEWAY \(gateway): your certificate does not belong to a paired gateway")
+    }
+
+    /// `530 5.7.1 No client certificate: only XCPQ JOIN is taken without one; pair this gateway first (lazaret gateway join)`.
+    public static let noClientCertificate = SMTPReply(
+        530, .init(5, 7, 1), "No client certificate: only XCPQ JOIN is taken without one; pair this gateway first (lazaret gateway join)")
+
+    /// `550 5.7.1 XCPQ JOIN: ...` (bad proof, used or expired token: the reason, which says what to do).
+    public static func joinRefused(_ why: String) -> SMTPReply {
+        SMTPReply(550, .init(5, 7, 1), "XCPQ JOIN: \(why)")
+    }
+
+    /// `502 5.5.1 XCPQ JOIN is not offered here` (a manager backend without pairing).
+    public static let joinNotOffered = SMTPReply(502, .init(5, 5, 1), "XCPQ JOIN is not offered here")
+
+    /// The answer to a good `XCPQ JOIN`: `250-2.0.0 Joined as gw1`, the bundle in lines of
+    /// at most 400 characters, and `250 2.0.0 PROOF=<hex>`.
+    public static func joined(_ gateway: String, _ answer: CPQJoinAnswer) -> SMTPReply {
+        var lines = ["Joined as \(gateway)"]
+        var rest = Substring(answer.bundle)
+        while !rest.isEmpty {
+            lines.append(String(rest.prefix(400)))
+            rest = rest.dropFirst(400)
+        }
+        lines.append("PROOF=\(answer.proof)")
+        return SMTPReply(code: 250, enhanced: .init(2, 0, 0), lines: lines)
+    }
+
+    /// The bundle and proof in a reply to `XCPQ JOIN` (client side); nil for any other reply.
+    public static func joinAnswer(in reply: SMTPReply) -> CPQJoinAnswer? {
+        guard reply.isPositiveCompletion, reply.lines.count >= 3, reply.lines[0].hasPrefix("Joined as "),
+              let last = reply.lines.last, last.hasPrefix("PROOF=") else { return nil }
+        return CPQJoinAnswer(bundle: reply.lines[1..<(reply.lines.count - 1)].joined(), proof: String(last.dropFirst("PROOF=".count)))
     }
 
     /// `530 5.7.1 Only the manager's certificate may release`.

@@ -63,12 +63,19 @@ public struct CPQTLSConfiguration: Hashable, Sendable {
     ///   the manager's certificate. A refused client fails the handshake with
     ///   ``CPQVerifyFailure/notPaired(commonName:fingerprint:)``. Applied only by
     ///   handlers from ``CPQServerTLS/makeHandler(verification:)``.
+    ///
+    /// - Parameter allowNoClientCertificate: a client that shows no certificate gets a
+    ///   session anyway (one that shows one must pass every check). The manager's
+    ///   cpq_listener allows it so that a gateway can `XCPQ JOIN`; such a session takes
+    ///   nothing else (``CPQServerSession``).
     public func makeServerContext(identity: CPQIdentity, authority: Certificate,
-                                  acceptClient: (@Sendable (CPQPeerCertificate) -> Bool)? = nil) throws -> CPQServerTLS {
+                                  acceptClient: (@Sendable (CPQPeerCertificate) -> Bool)? = nil,
+                                  allowNoClientCertificate: Bool = false) throws -> CPQServerTLS {
         try validate()
         var tls = TLSConfiguration.makeServerConfiguration(certificateChain: try identity.nioCertificateChain(),
                                                           privateKey: try identity.nioPrivateKey())
         try apply(to: &tls, authority: authority)
+        if allowNoClientCertificate { tls.certificateVerification = .optionalVerification }
         return CPQServerTLS(sslContext: try makeContext(tls, role: "server"),
                             verifier: CPQCertificateVerifier(authority: authority), acceptClient: acceptClient)
     }

@@ -132,6 +132,38 @@ public struct PairingTokens: Sendable {
         }
     }
 
+    /// Uses the token that `proof` was made with (``CPQJoinProof/gatewayProof(key:gatewayName:managerFingerprint:)``,
+    /// over `managerFingerprint`, the certificate this manager showed): checks it against
+    /// every pending token for `presentedName`, marks the one that matches used, and
+    /// returns the record and that token's proof key (for the manager's answer). A proof
+    /// that matches nothing uses nothing up.
+    public func redeem(proof: String, presentedName: String, managerFingerprint: CPQFingerprint, from addresses: [String] = [],
+                       now: Date = Date()) throws -> (record: PairingRecord, key: SymmetricKey) {
+        try store.update { file in
+            let candidates = file.tokens.indices.filter { GatewayName.same(file.tokens[$0].gatewayName, presentedName) }
+            for index in candidates {
+                let entry = file.tokens[index]
+                guard let key = CPQJoinProof.key(sha256Hex: entry.sha256),
+                      CPQJoinProof.matches(CPQJoinProof.gatewayProof(key: key, gatewayName: presentedName, managerFingerprint: managerFingerprint), proof)
+                else { continue }
+                if let usedAt = entry.usedAt {
+                    throw PairingError(.usedToken,
+                        "pairing token already used at \(CPQVerifyFailure.format(usedAt)); each token pairs one gateway once: make a new one on the manager")
+                }
+                guard now < entry.expiresAt else {
+                    throw PairingError(.expiredToken,
+                        "pairing token expired at \(CPQVerifyFailure.format(entry.expiresAt)); make a new one on the manager")
+                }
+                file.tokens[index].usedAt = now
+                file.tokens[index].usedFrom = addresses
+                Self.prune(&file, now: now)
+                return (PairingRecord(gatewayName: entry.gatewayName, addresses: addresses, pairedAt: now), key)
+            }
+            throw PairingError(.unknownToken,
+                "no pairing token for gateway \"\(presentedName)\" matches: check the token and the name (lazaret manager pair --name \(presentedName)), and that you reach this manager directly (a proof made through another TLS endpoint never matches)")
+        }
+    }
+
     /// Tokens not yet used nor expired.
     public func pending(now: Date = Date()) throws -> [Summary] {
         try store.read().tokens.filter { $0.usedAt == nil && $0.expiresAt > now }.map {

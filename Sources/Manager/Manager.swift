@@ -57,7 +57,9 @@ public final class Manager: Service {
             let paired = authority.pairedGateways
             let serverTLS = try config.tlsConfiguration().makeServerContext(
                 identity: authority.managerIdentity, authority: authority.certificate,
-                acceptClient: { paired.isPaired(fingerprint: $0.fingerprint) })
+                acceptClient: { paired.isPaired(fingerprint: $0.fingerprint) },
+                // A gateway without a certificate yet may connect to join (XCPQ JOIN), nothing else.
+                allowNoClientCertificate: true)
             let cpq = CPQServerConfiguration(requireTLS: true)
             var smtp = cpq.smtpConfiguration(SMTPServerConfiguration(listenerName: "cpq_listener", hostname: config.hostname,
                                                                      tlsContext: serverTLS.sslContext))
@@ -71,7 +73,7 @@ public final class Manager: Service {
                                                  configuration: smtp, maxConnections: config.maxConnections) {
                 let icid = icids.withLockedValue { $0 += 1; return $0 }
                 return CPQServerDelegate(backend: .manager(QuarantineBackend(store: store, paired: paired, log: log, icid: icid,
-                                                                             interfaceName: "Management")),
+                                                                             interfaceName: "Management", authority: authority)),
                                          configuration: cpq)
             }.get()
         } catch {

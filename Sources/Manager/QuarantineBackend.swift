@@ -15,22 +15,28 @@ public final class QuarantineBackend: CPQManagerBackend {
     let log: MailLog
     let icid: UInt64
     let interfaceName: String
+    /// The CA, for `XCPQ JOIN`; nil: joining is not offered.
+    let authority: CPQAuthority?
+    private let remoteAddress = NIOLockedValueBox("")
 
-    public init(store: QuarantineStore, paired: PairedGateways, log: MailLog, icid: UInt64, interfaceName: String) {
+    public init(store: QuarantineStore, paired: PairedGateways, log: MailLog, icid: UInt64, interfaceName: String,
+                authority: CPQAuthority? = nil) {
         self.store = store
         self.paired = paired
         self.log = log
         self.icid = icid
         self.interfaceName = interfaceName
+        self.authority = authority
     }
 
     public func connectionOpened(_ info: SMTPConnectionInfo, policy: SMTPSessionPolicy, greeting: String) async -> SMTPConnectionDecision {
+        remoteAddress.withLockedValue { $0 = info.remoteAddress }
         log.info("New CPQ ICID \(icid) interface \(interfaceName) (\(info.localAddress)) address \(info.remoteAddress) reverse dns host unknown verified no")
         return .accept(policy, greeting: greeting)
     }
 
     public func tlsEstablished(_ info: SMTPTLSInfo) {
-        let peer = info.peerCertificate.map { " peer sha256 \($0.fingerprint)" } ?? ""
+        let peer = info.peerCertificate.map { " peer sha256 \($0.fingerprint)" } ?? " no client certificate (only XCPQ JOIN is taken)"
         log.info("ICID \(icid) TLS success protocol \(info.protocolVersion) cipher \(info.cipher)\(peer)")
     }
 
@@ -41,7 +47,7 @@ public final class QuarantineBackend: CPQManagerBackend {
     public func authorizeTransfer(gateway: String, peer: SMTPPeerCertificate?) async -> CPQAuthorization {
         guard let peer, let fingerprint = CPQFingerprint(hex: peer.fingerprint),
               let record = try? paired.record(fingerprint: fingerprint) else {
-            log.info("ICID \(icid) CPQ transfer for \(gateway) refused: the certificate is not a paired gateway's")
+            log.info("ICID \(icid) CPQ transfer for \(gateway) refused: " + (peer == nil ? "no certificate from client" : "the certificate is not a paired gateway's"))
             return .denied(certificateName: nil)
         }
         return record.gatewayName == gateway ? .granted : .denied(certificateName: record.gatewayName)
@@ -62,6 +68,31 @@ public final class QuarantineBackend: CPQManagerBackend {
             log.info("ICID \(icid) QID \(result.qid) stored from \(header.gateway) MID \(header.mid) in \(quarantines)")
         }
         return CPQStoredTransfer(qid: result.qid.description, alreadyStored: result.isDuplicate)
+    }
+
+    public func join(_ request: CPQJoinRequest) async throws -> CPQJoinAnswer {
+        guard let authority else { throw CPQProtocolError(CPQReplies.joinNotOffered) }
+        let address = remoteAddress.withLockedValue { $0 }
+        var listener: PairingRecord.Listener?
+        if let text = request.listener {
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port),
+                  colon != text.startIndex else {
+                throw CPQProtocolError(CPQReplies.malformed(.join, "LISTENER must be HOST:PORT, e.g. 10.10.20.1:7025"))
+            }
+            var host = text[..<colon]
+            if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+            listener = PairingRecord.Listener(host: String(host), port: port)
+        }
+        do {
+            let (bundle, proof) = try authority.pair(proof: request.proof, presentedName: request.gateway, from: [address])
+            let route = listener ?? PairingRecord.Listener(host: address)
+            try authority.pairedGateways.setListener(route, forGateway: bundle.gatewayName)
+            log.info("ICID \(icid) gateway \(bundle.gatewayName) joined from \(address): certificate sha256 \(try bundle.identity().fingerprint.hex), releases go to its cpq_listener \(route.host) port \(route.port)")
+            return CPQJoinAnswer(bundle: try bundle.encoded(), proof: proof)
+        } catch let error as PairingError {
+            log.info("ICID \(icid) join as \(request.gateway) from \(address) refused: \(error.message)")
+            throw CPQProtocolError(CPQReplies.joinRefused(error.message))
+        }
     }
 
     public func recordReport(_ report: CPQReport, peer: SMTPPeerCertificate?) async throws {

@@ -108,6 +108,11 @@ struct ManagerCommand: AsyncParsableCommand {
             let token = try authority.pairingTokens.create(gatewayName: name, ttl: TimeInterval(hours * 3600))
             guard let directory = writeGatewayFiles else {
                 print(token)
+                fflush(nil)
+                FileHandle.standardError.write(Data("""
+                    lazaret: on gateway \(name), within \(hours) h: lazaret gateway join --manager \(configuration.listenerAddress):\(configuration.listenerPort) --token \(token) --name \(name) --config FILE
+
+                    """.utf8))
                 return
             }
             try authority.pair(token: token, presentedName: name).write(to: absolutePath(directory))
@@ -162,32 +167,97 @@ struct ManagerCommand: AsyncParsableCommand {
 }
 
 /// `HOST:PORT` (`[v6]:PORT` for an IPv6 address) of a cpq_listener.
-func parseListener(_ text: String) throws -> PairingRecord.Listener {
+func parseListener(_ text: String, option: String = "--cpq-listener") throws -> PairingRecord.Listener {
     var host = Substring(text)
     guard let colon = host.lastIndex(of: ":"), let port = Int(host[host.index(after: colon)...]), (1...65535).contains(port) else {
-        throw ValidationError("--cpq-listener \"\(text)\": write HOST:PORT, e.g. 10.10.20.1:7025")
+        throw ValidationError("\(option) \"\(text)\": write HOST:PORT, e.g. 10.10.20.1:7025")
     }
     host = host[..<colon]
     if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
-    guard !host.isEmpty else { throw ValidationError("--cpq-listener \"\(text)\": the host is missing") }
+    guard !host.isEmpty else { throw ValidationError("\(option) \"\(text)\": the host is missing") }
     return PairingRecord.Listener(host: String(host), port: port)
 }
 
-/// `lazaret gateway --config FILE`: the gateway role alone.
+/// `lazaret gateway --config FILE`: the gateway role alone; `lazaret gateway join`: pairing.
 struct GatewayCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "gateway", abstract: "Run the gateway role from a configuration file.")
+    static let configuration = CommandConfiguration(
+        commandName: "gateway", abstract: "Run the gateway role, or join it to a manager.",
+        subcommands: [Run.self, Join.self], defaultSubcommand: Run.self)
 
-    @Option(help: "The gateway's YAML configuration.")
-    var config: String
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the gateway role from a configuration file.")
 
-    @Option(help: "Directory that relative paths in the configuration are resolved against (default: the config file's directory).")
-    var home: String?
+        @Option(help: "The gateway's YAML configuration.")
+        var config: String
 
-    func run() async throws {
-        let configPath = absolutePath(config)
-        let configuration = try GatewayConfiguration.load(path: configPath)
-        let home = home.map(absolutePath) ?? (configPath as NSString).deletingLastPathComponent
-        try await runRoles(gateway: (configuration, home, configPath), manager: nil)
+        @Option(help: "Directory that relative paths in the configuration are resolved against (default: the config file's directory).")
+        var home: String?
+
+        func run() async throws {
+            let configPath = absolutePath(config)
+            let configuration = try GatewayConfiguration.load(path: configPath)
+            let home = home.map(absolutePath) ?? (configPath as NSString).deletingLastPathComponent
+            try await runRoles(gateway: (configuration, home, configPath), manager: nil)
+        }
+    }
+
+    struct Join: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Join a manager with a pairing token from `lazaret manager pair --name NAME`: fetch this gateway's CPQ certificate and the CPQ CA, pin the manager, and tell it where this gateway's cpq_listener takes releases.")
+
+        @Option(help: "The manager's cpq_listener, HOST:PORT (e.g. 10.10.10.1:7025).")
+        var manager: String
+
+        @Option(help: "The one-time pairing token the manager printed.")
+        var token: String
+
+        @Option(help: "This gateway's name: the one the token was made for.")
+        var name: String
+
+        @Option(help: "The gateway's YAML configuration: the files go to its cpq.directory, its cpq_listener is announced, its cipher list and minimum TLS version are used.")
+        var config: String?
+
+        @Option(help: "Where to write the CPQ files instead of the configuration's cpq.directory.")
+        var cpqDirectory: String?
+
+        @Option(help: "HOST:PORT where this gateway's cpq_listener takes releases (default: from --config, else the address it joins from, port 7025).")
+        var listener: String?
+
+        func run() async throws {
+            let configuration: GatewayConfiguration?
+            var home = FileManager.default.currentDirectoryPath
+            if let config {
+                let path = absolutePath(config)
+                configuration = try GatewayConfiguration.load(path: path)
+                home = (path as NSString).deletingLastPathComponent
+            } else {
+                configuration = nil
+            }
+            guard let directory = cpqDirectory.map(absolutePath)
+                ?? configuration.map({ ($0.cpq.directory.hasPrefix("/") ? $0.cpq.directory : (home as NSString).appendingPathComponent($0.cpq.directory)) })
+            else {
+                throw ValidationError("say where the CPQ files go: --config FILE (its cpq.directory) or --cpq-directory DIR")
+            }
+            let target = try parseListener(manager, option: "--manager")
+            var announced = listener
+            if announced == nil, let configuration {
+                let interface = configuration.cpq.listenerInterface.flatMap(configuration.interface(named:)) ?? configuration.interfaces[0]
+                announced = "\(interface.address):\(configuration.cpq.listenerPort)"
+            }
+            if let announced { _ = try parseListener(announced, option: "--listener") }
+            let tls = try (configuration?.cpq ?? GatewayConfiguration.CPQSettings()).tlsConfiguration()
+            do {
+                let result = try await GatewayJoin.join(manager: target.host, port: target.port, token: token, gatewayName: name,
+                                                        listener: announced, tls: tls, directory: directory,
+                                                        localHostname: configuration?.hostname ?? name)
+                print("lazaret: joined the manager at \(target.host) port \(target.port) as gateway \(result.bundle.gatewayName)")
+                print("lazaret: manager certificate pinned: sha256 \(result.bundle.managerFingerprint.hex)")
+                print("lazaret: CPQ files written to \(result.directory); start (or restart) the gateway to use them")
+            } catch {
+                FileHandle.standardError.write(Data("lazaret: gateway join failed: \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
     }
 }
 

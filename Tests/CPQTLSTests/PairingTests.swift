@@ -188,3 +188,48 @@ struct PairingTests {
         #expect(error?.message.contains("not issued by its CA") == true)
     }
 }
+
+/// `XCPQ JOIN`'s proofs: the token never crosses the wire, and a proof is bound to the
+/// manager certificate the gateway saw.
+@Suite struct JoinProofTests {
+    @Test func aProofOverTheManagersCertificatePairsOnceAndOnlyThen() throws {
+        let directory = NSTemporaryDirectory() + "join-proof-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let authority = try CPQAuthority.loadOrCreate(directory: directory, managerHostname: "manager.test")
+        let token = try authority.pairingTokens.create(gatewayName: "gw1")
+        let key = try #require(CPQJoinProof.key(token: token))
+        let ours = authority.managerIdentity.fingerprint
+
+        // Made over another certificate (a man in the middle's): refused, and the token still works.
+        let elsewhere = CPQFingerprint(der: [1, 2, 3])
+        #expect(throws: PairingError(.unknownToken, "")) {
+            _ = try authority.pair(proof: CPQJoinProof.gatewayProof(key: key, gatewayName: "gw1", managerFingerprint: elsewhere), presentedName: "gw1")
+        }
+        // Another name than the token's: refused.
+        #expect(throws: PairingError(.unknownToken, "")) {
+            _ = try authority.pair(proof: CPQJoinProof.gatewayProof(key: key, gatewayName: "gw2", managerFingerprint: ours), presentedName: "gw2")
+        }
+        let proof = CPQJoinProof.gatewayProof(key: key, gatewayName: "gw1", managerFingerprint: ours)
+        let (bundle, managerProof) = try authority.pair(proof: proof, presentedName: "gw1", from: ["127.0.0.1"])
+        #expect(bundle.gatewayName == "gw1")
+        #expect(bundle.managerFingerprint == ours)
+        #expect(CPQJoinProof.matches(CPQJoinProof.managerProof(key: key, bundle: try bundle.encoded()), managerProof))
+        #expect(!CPQJoinProof.matches(CPQJoinProof.managerProof(key: key, bundle: try bundle.encoded() + "x"), managerProof))
+        #expect(try authority.pairedGateways.record(named: "gw1")?.certificateFingerprint == (try bundle.identity()).fingerprint)
+        // Once only.
+        #expect(throws: PairingError(.usedToken, "")) { _ = try authority.pair(proof: proof, presentedName: "gw1") }
+    }
+
+    @Test func aTypedTokenGivesTheSameKeyWhateverItsCaseAndDashes() throws {
+        let directory = NSTemporaryDirectory() + "join-key-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let authority = try CPQAuthority.loadOrCreate(directory: directory, managerHostname: "manager.test")
+        let token = try authority.pairingTokens.create(gatewayName: "gw1")
+        let sloppy = token.replacingOccurrences(of: "-", with: "").lowercased()
+        let fingerprint = authority.managerIdentity.fingerprint
+        let a = CPQJoinProof.gatewayProof(key: try #require(CPQJoinProof.key(token: token)), gatewayName: "gw1", managerFingerprint: fingerprint)
+        let b = CPQJoinProof.gatewayProof(key: try #require(CPQJoinProof.key(token: sloppy)), gatewayName: "gw1", managerFingerprint: fingerprint)
+        #expect(a == b && a.count == 64)
+        #expect(CPQJoinProof.key(token: "not a token") == nil)
+    }
+}

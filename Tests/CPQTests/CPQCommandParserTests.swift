@@ -60,12 +60,12 @@ import Testing
 
     static let refusals: [(String, String)] = [
         // sub-command
-        ("", "501 5.5.4 XCPQ: sub-command is missing (TRANSFER, HOLD, RELEASE, REPORT)"),
-        ("   ", "501 5.5.4 XCPQ: sub-command is missing (TRANSFER, HOLD, RELEASE, REPORT)"),
-        ("FOO", "504 5.5.2 XCPQ FOO is not a CPQ command (TRANSFER, HOLD, RELEASE, REPORT)"),
-        ("foo x=1", "504 5.5.2 XCPQ FOO is not a CPQ command (TRANSFER, HOLD, RELEASE, REPORT)"),
-        ("TRANSFERXXXXXXXXXXXXXXXXXXXXX", "504 5.5.2 XCPQ TRANSFERXXXXXXXX... is not a CPQ command (TRANSFER, HOLD, RELEASE, REPORT)"),
-        ("TR\u{E9}S", "504 5.5.2 XCPQ TR??S is not a CPQ command (TRANSFER, HOLD, RELEASE, REPORT)"),
+        ("", "501 5.5.4 XCPQ: sub-command is missing (TRANSFER, HOLD, RELEASE, REPORT, JOIN)"),
+        ("   ", "501 5.5.4 XCPQ: sub-command is missing (TRANSFER, HOLD, RELEASE, REPORT, JOIN)"),
+        ("FOO", "504 5.5.2 XCPQ FOO is not a CPQ command (TRANSFER, HOLD, RELEASE, REPORT, JOIN)"),
+        ("foo x=1", "504 5.5.2 XCPQ FOO is not a CPQ command (TRANSFER, HOLD, RELEASE, REPORT, JOIN)"),
+        ("TRANSFERXXXXXXXXXXXXXXXXXXXXX", "504 5.5.2 XCPQ TRANSFERXXXXXXXX... is not a CPQ command (TRANSFER, HOLD, RELEASE, REPORT, JOIN)"),
+        ("TR\u{E9}S", "504 5.5.2 XCPQ TR??S is not a CPQ command (TRANSFER, HOLD, RELEASE, REPORT, JOIN)"),
         // TRANSFER
         ("TRANSFER", "501 5.5.4 XCPQ TRANSFER: transfer id is missing"),
         ("TRANSFER GATEWAY=gw1 MID=482 ICID=77 RECEIVED=1", "501 5.5.4 XCPQ TRANSFER: transfer id is missing"),

@@ -18,10 +18,11 @@ import Testing
         "HOLD Outbreak STAGE=outbreak RESUME=outbreak KIND=outbreak DETAIL=OUTB-17+20x LEVEL=4 RETENTION=86400 COPY",
         "RELEASE r-6f1c0d2e MID=482 QID=Q7KD2M4XH1 RESUME=content-filters QUARANTINES=Policy,Virus",
         "REPORT r-6f1c0d2e RCPT=bob@rcpt.example STATUS=delivered REPLY=250+202.0.0+20Ok",
+        "JOIN gw1 PROOF=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef LISTENER=10.10.20.1:7025",
     ]
     static let fragments = [
         "=", "+", "+2", "+20", "+ZZ", " ", "  ", ",", "COPY", "LEVEL=", "MID=", "X=Y", "\u{E9}", "\u{0}", "\t", "\u{1F600}",
-        "TRANSFER", "HOLD", "RELEASE", "REPORT", "QUARANTINES=,", "DETAIL=+FF", "STAGE=delivery", "99999999999999999999",
+        "TRANSFER", "HOLD", "RELEASE", "REPORT", "JOIN", "PROOF=", "LISTENER=+20", "QUARANTINES=,", "DETAIL=+FF", "STAGE=delivery", "99999999999999999999",
     ]
 
     /// One mutation of `line`.
@@ -104,6 +105,10 @@ import Testing
                         replies.append(session.releaseAuthorized(Bool.random(using: &rng) ? .granted : .denied(certificateName: nil)))
                     case .recordReport:
                         replies.append(CPQServerSession.reportRecorded(.success(())))
+                    case .join(let request):
+                        replies.append(CPQServerSession.joined(request, Bool.random(using: &rng)
+                            ? .success(CPQJoinAnswer(bundle: "cpq-join-v1:x", proof: String(repeating: "0", count: 64)))
+                            : .failure(CPQProtocolError(CPQReplies.joinRefused("no token matches")))))
                     case .storeTransfer, .acceptRelease:
                         Issue.record("\(context): a command yielded a message")
                     }
@@ -144,7 +149,10 @@ import Testing
                     if transactionOpen { session.transactionAborted() }
                     transactionOpen = false
                 default:
-                    if !transactionOpen { session.tlsEstablished(peer: nil) }
+                    // Mostly with a certificate; without one a manager's session may only JOIN.
+                    if !transactionOpen {
+                        session.tlsEstablished(peer: Int.random(in: 0..<4, using: &rng) == 0 ? nil : CPQServerSessionTests.peer)
+                    }
                 }
                 for reply in replies {
                     #expect(isWellFormed(reply), "\(context): \(reply)")

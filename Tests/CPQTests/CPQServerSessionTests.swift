@@ -47,6 +47,16 @@ import Testing
         session.tlsEstablished(peer: nil)
         #expect(session.ehloKeywords(tls: true) == ["XCPQ 1"])
         #expect(session.isTLS && session.peerCertificate == nil)
+        // Without a client certificate a manager's session takes JOIN and nothing else.
+        let noCertificate = "530 5.7.1 No client certificate: only XCPQ JOIN is taken without one; pair this gateway first (lazaret gateway join)"
+        #expect(reply(session.command(argument: Self.transfer)) == noCertificate)
+        #expect(reply(session.command(argument: "REPORT r-1 RCPT=a@b.example STATUS=delivered")) == noCertificate)
+        #expect(session.mailFrom().description == noCertificate)
+        let join = "JOIN gw1 PROOF=" + String(repeating: "ab", count: 32) + " LISTENER=10.0.0.5:7025"
+        #expect(session.command(argument: join)
+            == .join(CPQJoinRequest(gateway: "gw1", proof: String(repeating: "ab", count: 32), listener: "10.0.0.5:7025")))
+        #expect(reply(session.command(argument: "JOIN gw1 PROOF=xyz")) == "501 5.5.4 XCPQ JOIN: PROOF must be 64 hexadecimal digits (HMAC-SHA256)")
+        #expect(reply(session.command(argument: "JOIN PROOF=" + String(repeating: "0", count: 64))) == "501 5.5.4 XCPQ JOIN: gateway name is missing")
         let relaxed = CPQServerSession(configuration: .init(role: .gateway, requireTLS: false, versions: [1, 2]))
         #expect(relaxed.ehloKeywords(tls: false) == ["XCPQ 1 2"])
     }
@@ -106,13 +116,13 @@ import Testing
     @Test func roles() {
         var manager = session(.manager)
         #expect(reply(manager.command(argument: Self.release))
-            == "502 5.5.1 XCPQ RELEASE is not taken here: this listener takes TRANSFER, HOLD and REPORT")
+            == "502 5.5.1 XCPQ RELEASE is not taken here: this listener takes TRANSFER, HOLD, REPORT and JOIN")
         var gateway = session(.gateway)
         #expect(reply(gateway.command(argument: Self.transfer)) == "502 5.5.1 XCPQ TRANSFER is not taken here: this listener takes RELEASE")
         #expect(reply(gateway.command(argument: Self.policyHold)) == "502 5.5.1 XCPQ HOLD is not taken here: this listener takes RELEASE")
         #expect(reply(gateway.command(argument: "REPORT r-1 RCPT=b@x STATUS=accepted"))
             == "502 5.5.1 XCPQ REPORT is not taken here: this listener takes RELEASE")
-        #expect(reply(gateway.command(argument: "BOGUS x")) == "504 5.5.2 XCPQ BOGUS is not a CPQ command (TRANSFER, HOLD, RELEASE, REPORT)")
+        #expect(reply(gateway.command(argument: "BOGUS x")) == "504 5.5.2 XCPQ BOGUS is not a CPQ command (TRANSFER, HOLD, RELEASE, REPORT, JOIN)")
     }
 
     @Test func holdLimitsPoisonTheTransfer() {

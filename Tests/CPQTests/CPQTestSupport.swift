@@ -168,9 +168,12 @@ struct CPQSeededGenerator: RandomNumberGenerator {
 
 /// True when `reply` is a well-formed reply a CPQ server may send.
 func isWellFormed(_ reply: SMTPReply) -> Bool {
-    guard (200..<600).contains(reply.code), reply.lines.count == 1 else { return false }
+    // One line, except the answer to XCPQ JOIN (the bundle in lines of 400 characters).
+    guard (200..<600).contains(reply.code), reply.lines.count == 1 || reply.lines.first?.hasPrefix("Joined as ") == true
+    else { return false }
     if let enhanced = reply.enhanced, enhanced.klass != reply.code / 100 { return false }
     guard reply.code < 300 || reply.enhanced != nil else { return false }
-    let wire = reply.wireFormat
-    return wire.utf8.count <= 512 && wire.utf8.dropLast(2).allSatisfy { $0 >= 0x20 && $0 < 0x7F }
+    let lines = reply.wireFormat.split(separator: "\r\n", omittingEmptySubsequences: false).dropLast()
+    return lines.count == reply.lines.count
+        && lines.allSatisfy { $0.utf8.count <= 510 && $0.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F } }
 }

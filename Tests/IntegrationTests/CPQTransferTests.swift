@@ -138,7 +138,7 @@ struct CPQWrongManagerTests {
 @Suite(.serialized)
 struct ManagerProcessTests {
     @Test("lazaret gateway transfers quarantined mail to lazaret manager over CPQ")
-    func twoProcesses() throws {
+    func twoProcesses() async throws {
         let managerHome = try Harness.makeTempDirectory("manager")
         defer { try? FileManager.default.removeItem(atPath: managerHome) }
         let cpqPort = Harness.freePort()
@@ -150,7 +150,10 @@ struct ManagerProcessTests {
         #expect(status == 0, "\(token)")
         let authority = try CPQAuthority.loadOrCreate(directory: managerHome + "/cpq", managerHostname: "manager.lazaret.local",
                                                       managerAddresses: ["127.0.0.1"])
-        let bundle = try authority.pair(token: token.trimmingCharacters(in: .whitespacesAndNewlines), presentedName: "gw7")
+        // The token is the first line; the second says how to join with it.
+        let tokenLine = String(token.split(separator: "\n").first ?? "")
+        #expect(token.contains("lazaret gateway join --manager 127.0.0.1:\(cpqPort) --token \(tokenLine) --name gw7"), "\(token)")
+        let bundle = try authority.pair(token: tokenLine.trimmingCharacters(in: .whitespacesAndNewlines), presentedName: "gw7")
 
         let manager = try Background(try Harness.lazaretBinary, ["manager", "--config", managerHome + "/manager.yaml"],
                                      logPath: managerHome + "/stdout.log")
@@ -194,15 +197,32 @@ struct ManagerProcessTests {
         #expect(sClient.contains("250") || sClient.contains("221"), "no SMTP answer through TLS: \(sClient)")
 
         // A plaintext client gets nothing but the STARTTLS demand; a TLS client without a
-        // certificate of a paired gateway gets no session at all.
+        // certificate may only join (XCPQ JOIN), so its MAIL is refused.
         let (_, plaintext) = try Harness.run(try Harness.tool("swaks"), [
             "--server", "127.0.0.1:\(cpqPort)", "--from", "x@example.org", "--to", "y@example.org"])
         #expect(plaintext.contains("530 5.7.0 Must issue a STARTTLS command first"), "\(plaintext)")
         let (anonymousStatus, anonymous) = try Harness.run(try Harness.tool("swaks"), [
             "--server", "127.0.0.1:\(cpqPort)", "--tls", "--from", "x@example.org", "--to", "y@example.org"])
         #expect(anonymousStatus != 0 && !anonymous.contains("250 2.1.0"), "\(anonymous)")
-        try Harness.waitUntil("the refused TLS session in the manager's mail_logs") {
-            managerLogs().range(of: #"ICID \d+ close \(TLS failed: verify error: no certificate from client\)"#,
+        #expect(anonymous.contains("530 5.7.1 No client certificate: only XCPQ JOIN is taken without one"), "\(anonymous)")
+        try Harness.waitUntil("the session without a certificate in the manager's mail_logs") {
+            managerLogs().range(of: #"ICID \d+ TLS success protocol TLSv1\.\d cipher \S+ no client certificate \(only XCPQ JOIN is taken\)"#,
+                                options: .regularExpression) != nil
+        }
+        // A certificate from another CA gets no session at all (the client trusts our CA, so
+        // that it is the manager who refuses).
+        let other = try CPQAuthority.loadOrCreate(directory: managerHome + "/other-ca", managerHostname: "other.test")
+        let stranger = try other.pair(token: try other.pairingTokens.create(gatewayName: "gw7"), presentedName: "gw7")
+        let strangerTLS = try CPQTLSConfiguration().makeClientContext(identity: try stranger.identity(), trustRoot: authority.certificate)
+        var options = SMTPClientOptions(localHostname: "stranger.test", tlsContext: strangerTLS.sslContext, tlsRequired: true)
+        options.makeTLSHandler = { _, name in try strangerTLS.makeHandler(serverHostname: name) }
+        await #expect(throws: (any Error).self) {
+            let connection = try await SMTPClientConnection.connect(host: "127.0.0.1", port: cpqPort,
+                                                                    group: MultiThreadedEventLoopGroup.singleton, options: options)
+            await connection.quit()
+        }
+        try Harness.waitUntil("the refused certificate in the manager's mail_logs: \(managerLogs())") {
+            managerLogs().range(of: #"ICID \d+ close \(TLS failed: verify error: certificate not signed by the CPQ CA"#,
                                 options: .regularExpression) != nil
         }
         #expect(stored(managerLogs()) == 1)

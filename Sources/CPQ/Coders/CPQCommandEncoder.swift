@@ -32,6 +32,9 @@ public enum CPQCommandEncoder {
                 "REPORT", report.releaseID, "RCPT=\(CPQXText.encode(report.recipient))", "STATUS=\(report.status.rawValue)",
             ]
             if !report.reply.isEmpty { words.append("REPLY=\(CPQXText.encode(report.reply))") }
+        case .join(let join):
+            words = ["JOIN", join.gateway, "PROOF=\(join.proof)"]
+            if let listener = join.listener { words.append("LISTENER=\(CPQXText.encode(listener))") }
         }
         return words.joined(separator: " ")
     }

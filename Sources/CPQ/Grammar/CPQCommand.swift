@@ -12,6 +12,8 @@ public enum CPQCommand: Hashable, Sendable {
     case release(CPQReleaseHeader)
     /// `XCPQ REPORT <release id> RCPT= STATUS= [REPLY=]`: what became of a released recipient.
     case report(CPQReport)
+    /// `XCPQ JOIN <gateway> PROOF= [LISTENER=]`: a gateway without a certificate joins.
+    case join(CPQJoinRequest)
 
     /// The sub-command word.
     public var subCommand: CPQSubCommand {
@@ -20,6 +22,7 @@ public enum CPQCommand: Hashable, Sendable {
         case .hold: .hold
         case .release: .release
         case .report: .report
+        case .join: .join
         }
     }
 }
@@ -30,4 +33,5 @@ public enum CPQSubCommand: String, Hashable, Sendable, CaseIterable {
     case hold = "HOLD"
     case release = "RELEASE"
     case report = "REPORT"
+    case join = "JOIN"
 }

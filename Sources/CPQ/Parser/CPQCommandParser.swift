@@ -37,6 +37,9 @@ public enum CPQCommandParser {
         static let quarantine = "quarantine name must be 1-64 letters, digits, -, _ or spaces (as +20)"
         static let quarantines = "QUARANTINES must be 1-\(CPQDefaults.maxHolds) distinct quarantine names (letters, digits, -, _, +20), comma separated"
         static let recipient = "RCPT must be an address in xtext, 1-\(CPQDefaults.maxRecipientLength) octets of UTF-8 without control characters"
+        static let gatewayName = "gateway name must be \(identifier)"
+        static let proof = "PROOF must be 64 hexadecimal digits (HMAC-SHA256)"
+        static let listener = "LISTENER must be HOST:PORT in xtext, at most 300 octets"
         static let status = "STATUS must be " + CPQReportStatus.allCases.map(\.rawValue).joined(separator: ", ")
         static func flag(_ key: String) -> String { "\(key) takes no value" }
         static func duplicate(_ key: String) -> String { "duplicate key \(key)" }
@@ -55,6 +58,7 @@ public enum CPQCommandParser {
         case .hold: return .hold(try parseHold(rest))
         case .release: return .release(try parseRelease(rest))
         case .report: return .report(try parseReport(rest))
+        case .join: return .join(try parseJoin(rest))
         }
     }
 
@@ -138,6 +142,23 @@ public enum CPQCommandParser {
         let status = try fields.required("STATUS", rule: Rule.status) { CPQReportStatus(rawValue: String($0)) }
         let reply = try fields.optional("REPLY", rule: Rule.text("REPLY")) { decodeText($0, maxLength: CPQDefaults.maxTextLength) }
         return CPQReport(releaseID: String(id), recipient: recipient, status: status, reply: reply ?? "")
+    }
+
+    // MARK: - join = "JOIN" SP gateway-name SP "PROOF=" 64HEXDIG [SP "LISTENER=" xtext]
+
+    static func parseJoin(_ words: ArraySlice<Substring>) throws(CPQProtocolError) -> CPQJoinRequest {
+        let fields = try Fields(words, command: .join, valued: ["PROOF", "LISTENER"])
+        let gateway = try fields.positionalWord(name: "gateway name", rule: Rule.gatewayName, where: CPQSyntax.isIdentifier)
+        let proof = try fields.required("PROOF", rule: Rule.proof) { word -> String? in
+            guard word.utf8.count == 64, word.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || ($0 >= 0x41 && $0 <= 0x46) })
+            else { return nil }
+            return word.lowercased()
+        }
+        let listener = try fields.optional("LISTENER", rule: Rule.listener) { word -> String? in
+            guard let text = decodeText(word, maxLength: 300), !text.isEmpty, !text.contains(" ") else { return nil }
+            return text
+        }
+        return CPQJoinRequest(gateway: String(gateway), proof: proof, listener: listener)
     }
 
     // MARK: - Values

@@ -37,6 +37,17 @@ public protocol CPQManagerBackend: CPQServerBackend {
     /// Check here that the release went to the peer's gateway. Errors that are
     /// not a ``CPQProtocolError`` answer `451 4.3.0`.
     func recordReport(_ report: CPQReport, peer: SMTPPeerCertificate?) async throws
+    /// Pairs a gateway that showed no certificate (`XCPQ JOIN`): checks the proof against
+    /// the pending pairing tokens for its name, issues its certificate and returns its join
+    /// bundle. Throw a ``CPQProtocolError`` (`CPQReplies.joinRefused`) to refuse. Default:
+    /// `502 5.5.1 XCPQ JOIN is not offered here`.
+    func join(_ request: CPQJoinRequest) async throws -> CPQJoinAnswer
+}
+
+extension CPQManagerBackend {
+    public func join(_ request: CPQJoinRequest) async throws -> CPQJoinAnswer {
+        throw CPQProtocolError(CPQReplies.joinNotOffered)
+    }
 }
 
 /// The gateway side: takes releases from its manager.

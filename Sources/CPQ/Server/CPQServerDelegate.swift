@@ -125,6 +125,10 @@ public final class CPQServerDelegate: SMTPServerDelegate {
             return ask(eventLoop, { try await manager.storeTransfer(transfer) }) { result in
                 CPQServerSession.transferStored(transfer.header, result)
             }
+        case (.join(let request), .manager(let manager)):
+            return ask(eventLoop, { try await manager.join(request) }) { result in
+                CPQServerSession.joined(request, result)
+            }
         case (.acceptRelease(let release), .gateway(let gateway)):
             return ask(eventLoop, { try await gateway.acceptRelease(release) }) { result in
                 CPQServerSession.releaseQueued(release.header, result)

@@ -50,6 +50,8 @@ public struct CPQServerSession: Sendable {
         case storeTransfer(CPQIncomingTransfer)
         /// Spool it, then answer with ``releaseQueued(_:_:)``.
         case acceptRelease(CPQIncomingRelease)
+        /// Pair the gateway, then answer with ``joined(_:_:)``.
+        case join(CPQJoinRequest)
     }
 
     enum State: Hashable, Sendable {
@@ -140,6 +142,7 @@ public struct CPQServerSession: Sendable {
         guard takes(subCommand) else {
             return .reply(CPQReplies.notTakenHere(subCommand, role: configuration.role))
         }
+        if lacksClientCertificate && subCommand != .join { return .reply(CPQReplies.noClientCertificate) }
         let command: CPQCommand
         do {
             command = try CPQCommandParser.parse(argument: argument)
@@ -161,12 +164,20 @@ public struct CPQServerSession: Sendable {
         case .report(let report):
             guard case .idle = state else { return .reply(CPQReplies.reportInsideTransaction) }
             return .recordReport(report, peer: peerCertificate)
+        case .join(let request):
+            guard case .idle = state else { return .reply(CPQReplies.joinInsideTransaction) }
+            return .join(request)
         }
+    }
+
+    /// TLS is up on a manager's listener but the client showed no certificate (it may only join).
+    private var lacksClientCertificate: Bool {
+        configuration.requireTLS && isTLS && peerCertificate == nil && configuration.role == .manager
     }
 
     private func takes(_ subCommand: CPQSubCommand) -> Bool {
         switch (configuration.role, subCommand) {
-        case (.manager, .transfer), (.manager, .hold), (.manager, .report), (.gateway, .release): true
+        case (.manager, .transfer), (.manager, .hold), (.manager, .report), (.manager, .join), (.gateway, .release): true
         default: false
         }
     }
@@ -246,6 +257,7 @@ public struct CPQServerSession: Sendable {
     /// transfer (with at least one hold) or release; anything else is `503`.
     public mutating func mailFrom() -> SMTPReply {
         if mustStartTLS { return CPQReplies.mustStartTLS }
+        if lacksClientCertificate { return CPQReplies.noClientCertificate }
         switch state {
         case .transfer(let header, let holds, let refusedHold, false):
             if refusedHold { return CPQReplies.mailAfterRefusedHold(header.transferID) }
@@ -292,6 +304,15 @@ public struct CPQServerSession: Sendable {
         case .success(let stored): CPQReplies.transferStored(header.transferID, stored)
         case .failure(let error as CPQProtocolError): error.reply
         case .failure: CPQReplies.storeUnavailable
+        }
+    }
+
+    /// The reply to `XCPQ JOIN` once the backend paired (or refused) the gateway.
+    public static func joined(_ request: CPQJoinRequest, _ result: Result<CPQJoinAnswer, any Error>) -> SMTPReply {
+        switch result {
+        case .success(let answer): CPQReplies.joined(request.gateway, answer)
+        case .failure(let error as CPQProtocolError): error.reply
+        case .failure: CPQReplies.localError
         }
     }
 
