@@ -30,7 +30,8 @@ struct QuarantineCLITests {
             if !manager.process.isRunning { throw Harness.Failure("lazaret manager exited: \(manager.output)") }
             return Harness.isListening(cpqPort)
         }
-        #expect(manager.output.contains("control socket \(socket)"), "\(manager.output)")
+        // The ready lines come once everything is up (the cpq_listener opens first).
+        try Harness.waitUntil("the manager's ready lines (output: \(manager.output))") { manager.output.contains("control socket \(socket)") }
 
         let sink = try SMTPSink()
         let gateway = try GatewayInstance(smarthostPort: sink.port, cpqPort: cpqPort, cpqTLS: "required", scanning: #"""
