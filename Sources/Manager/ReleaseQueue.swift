@@ -44,6 +44,8 @@ final class ReleaseQueue: Sendable {
     private let stopped = NIOLockedValueBox(false)
     /// Gateways whose cpq_listener is unknown, logged once each until it is.
     private let unroutable = NIOLockedValueBox<Set<String>>([])
+    /// Gateway (lower case) → its queue's key, and until when that is trusted without reading the pairing file.
+    private let routes = NIOLockedValueBox<[String: (key: String, until: ContinuousClock.Instant)]>([:])
     /// `queued` and `accepted` marks, many per commit (see ``WriteCoalescer``).
     private let marksQueued: WriteCoalescer<String>
     private let marksAccepted: WriteCoalescer<(releaseID: String, mid: UInt64?, qid: String, gateway: String, again: Bool)>
@@ -161,6 +163,17 @@ final class ReleaseQueue: Sendable {
     /// The queue to the gateway's cpq_listener, made on first use; nil (logged once) when the
     /// gateway is not paired or its cpq_listener is not known.
     private func queue(for gateway: String) -> DeliveryQueue? {
+        // The route of a gateway is read from the pairing file at most every few seconds,
+        // not for every release of a bulk release (a changed cpq_listener is used from then on).
+        let now = ContinuousClock.now
+        if let cached = routes.withLockedValue({ $0[gateway.lowercased()] }), now < cached.until,
+           let queue = queues.withLockedValue({ $0[cached.key] }) {
+            return queue
+        }
+        return resolveQueue(for: gateway)
+    }
+
+    private func resolveQueue(for gateway: String) -> DeliveryQueue? {
         let record: PairingRecord
         do {
             guard let found = try authority.pairedGateways.record(named: gateway), found.certificateFingerprint != nil else {
@@ -177,6 +190,7 @@ final class ReleaseQueue: Sendable {
             return nil
         }
         let key = "\(gateway) \(listener.host):\(listener.port)"
+        routes.withLockedValue { $0[gateway.lowercased()] = (key, ContinuousClock.now + .seconds(5)) }
         if let queue = queues.withLockedValue({ $0[key] }) { return queue }
         let customization: DeliveryCustomization
         do {
