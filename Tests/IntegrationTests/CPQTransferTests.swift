@@ -209,6 +209,11 @@ struct ManagerProcessTests {
             managerLogs().range(of: #"ICID \d+ TLS success protocol TLSv1\.\d cipher \S+ no client certificate \(only XCPQ JOIN is taken\)"#,
                                 options: .regularExpression) != nil
         }
+        // Only anonymous ciphers offered: no suite in common, no session.
+        let (anonStatus, anonOutput) = try Harness.run(try Harness.tool("openssl"), [
+            "s_client", "-starttls", "smtp", "-connect", "127.0.0.1:\(cpqPort)", "-tls1_2", "-cipher", "aNULL:@SECLEVEL=0",
+        ], input: "QUIT\r\n", timeout: 60)
+        #expect(anonStatus != 0 && anonOutput.contains("alert handshake failure") && anonOutput.contains("Cipher is (NONE)"), "\(anonOutput)")
         // A certificate from another CA gets no session at all (the client trusts our CA, so
         // that it is the manager who refuses).
         let other = try CPQAuthority.loadOrCreate(directory: managerHome + "/other-ca", managerHostname: "other.test")
