@@ -4,18 +4,18 @@ import NIOConcurrencyHelpers
 /// A small JSON document in one file, shared between processes: reads are
 /// cached until the file changes; updates take the file's lock, read the
 /// current contents, change them and write them back atomically (mode 0600).
-struct JSONFileStore<Document: Codable & Sendable>: Sendable {
-    let path: String
+public struct JSONFileStore<Document: Codable & Sendable>: Sendable {
+    public let path: String
     let empty: @Sendable () -> Document
     private let cache = NIOLockedValueBox<(stamp: FileStamp, document: Document)?>(nil)
 
-    init(path: String, empty: @escaping @Sendable () -> Document) {
+    public init(path: String, empty: @escaping @Sendable () -> Document) {
         self.path = path
         self.empty = empty
     }
 
     /// The current document (empty when the file does not exist).
-    func read() throws -> Document {
+    public func read() throws -> Document {
         let stamp = FileStamp(path)
         if let stamp, let cached = cache.withLockedValue({ $0 }), cached.stamp == stamp { return cached.document }
         guard let bytes = try SecureFile.read(path) else { return empty() }
@@ -25,7 +25,7 @@ struct JSONFileStore<Document: Codable & Sendable>: Sendable {
     }
 
     /// Changes the document under the file lock and writes it back.
-    func update<R>(_ body: (inout Document) throws -> R) throws -> R {
+    public func update<R>(_ body: (inout Document) throws -> R) throws -> R {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty { try SecureFile.createPrivateDirectory(directory) }
         return try FileLock.withLock(path + ".lock") {

@@ -10,6 +10,7 @@ import NIOPosix
 import QuarantineStore
 import SMTPProtocol
 import ServiceLifecycle
+import WebUI
 
 /// The `manager` role: the CPQ CA (made on first start), the quarantine store, and the
 /// cpq_listener that takes transfers from paired gateways over mutual TLS and stores
@@ -93,13 +94,34 @@ public final class Manager: Service {
             throw error
         }
         let port = listener.localAddress?.port ?? config.listenerPort
-        log.info("Manager started: cpq_listener on \(config.listenerAddress) port \(port), CPQ CA sha256 \(authority.fingerprint.hex), \(try authority.pairedGateways.all().count) paired gateway(s)")
-        onReady(["cpq_listener on \(config.listenerAddress):\(port) (CPQ, mutual TLS)",
-                 "CPQ CA \(config.resolve(config.cpqDirectory))/ca.pem",
-                 "quarantine store \(config.resolve(config.storeDirectory))",
-                 "control socket \(control.socketPath) (lazaret quarantine ...)",
-                 "mail_logs \(logPath)"])
+        // The web/API listener (/api/v1).
+        let actions = ManagerQuarantineActions(store: store, onReleased: { await releases.enqueue($0) }, log: log)
+        let router = APIServer.buildRouter(store: store, users: UserDirectory(path: config.resolve(config.usersFile)), actions: actions)
+        var webLogger = Logger(label: "lazaret.web")
+        webLogger.logLevel = .warning
+        let webStarted = AsyncStream.makeStream(of: Int.self)
+        let app = APIServer.application(router: router, address: config.webAddress, port: config.webPort, logger: webLogger,
+                                        onRunning: { webStarted.continuation.yield($0) })
         await withDiscardingTaskGroup { tasks in
+            tasks.addTask {
+                do {
+                    try await app.run()
+                } catch {
+                    log.critical("Web/API cannot listen on \(config.webAddress) port \(config.webPort): \(error); the API is off until the manager is restarted")
+                }
+                webStarted.continuation.finish()
+            }
+            var started = webStarted.stream.makeAsyncIterator()
+            let webPort = await started.next()
+            log.info("Manager started: cpq_listener on \(config.listenerAddress) port \(port), CPQ CA sha256 \(authority.fingerprint.hex), \((try? authority.pairedGateways.all().count) ?? 0) paired gateway(s)"
+                + (webPort.map { ", web/API on \(config.webAddress) port \($0)" } ?? ", web/API off"))
+            onReady(["cpq_listener on \(config.listenerAddress):\(port) (CPQ, mutual TLS)",
+                     webPort.map { "web/API http://\(config.webAddress):\($0)/api/v1 (bearer tokens: lazaret manager token create NAME)" }
+                        ?? "web/API off (see mail_logs)",
+                     "CPQ CA \(config.resolve(config.cpqDirectory))/ca.pem",
+                     "quarantine store \(config.resolve(config.storeDirectory))",
+                     "control socket \(control.socketPath) (lazaret quarantine ...)",
+                     "mail_logs \(logPath)"])
             tasks.addTask { await releases.run() }
             tasks.addTask {
                 try? await gracefulShutdown()

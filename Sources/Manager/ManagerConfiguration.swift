@@ -12,6 +12,7 @@ import Yams
 /// store: {directory: quarantine}
 /// logs: {mail_logs: logs/mail_logs}
 /// control_socket: control.sock
+/// web: {address: 127.0.0.1, port: 8025, users: users.json}
 /// release_queue: {max_connections: 4, retry_initial_s: 60, retry_max_s: 3600, max_queue_lifetime_s: 259200, rescan_s: 30}
 /// ```
 public struct ManagerConfiguration: Hashable, Sendable, Codable {
@@ -30,6 +31,11 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
     public var mailLogs: String
     /// The control socket `lazaret quarantine ...` talks to (unix domain, mode 0600).
     public var controlSocket: String
+    /// The web/API listener (`/api/v1`); port 0 picks a free one (tests).
+    public var webAddress: String = "127.0.0.1"
+    public var webPort: Int = 8025
+    /// The API's users and token hashes, relative to home.
+    public var usersFile: String = "users.json"
     /// `the.cpq.release.host`: connections per gateway cpq_listener.
     public var releaseMaxConnections: Int = 4
     /// Backoff of a release the gateway deferred or could not be reached for.
@@ -97,10 +103,17 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         var store: Store?
         var logs: Logs?
         var control_socket: String?
+        struct Web: Codable {
+            var address: String?
+            var port: Int?
+            var users: String?
+        }
+        var web: Web?
     }
 
     private static let knownKeys: [String: Set<String>] = [
-        "": ["hostname", "cpq_listener", "cpq", "store", "logs", "release_queue", "control_socket"],
+        "": ["hostname", "cpq_listener", "cpq", "store", "logs", "release_queue", "control_socket", "web"],
+        "web": ["address", "port", "users"],
         "release_queue": ["max_connections", "retry_initial_s", "retry_max_s", "max_queue_lifetime_s", "rescan_s"],
         "cpq_listener": ["address", "port", "max_connections"],
         "cpq": ["directory", "ciphers", "min_tls"],
@@ -152,6 +165,11 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
             cpqDirectory: file.cpq?.directory ?? d.cpqDirectory, ciphers: file.cpq?.ciphers ?? d.ciphers,
             minimumTLS: file.cpq?.min_tls ?? d.minimumTLS, storeDirectory: file.store?.directory ?? d.storeDirectory,
             mailLogs: file.logs?.mail_logs ?? d.mailLogs, controlSocket: file.control_socket ?? d.controlSocket)
+        if let web = file.web {
+            configuration.webAddress = web.address ?? d.webAddress
+            configuration.webPort = web.port ?? d.webPort
+            configuration.usersFile = web.users ?? d.usersFile
+        }
         if let release = file.release_queue {
             configuration.releaseMaxConnections = release.max_connections ?? d.releaseMaxConnections
             configuration.releaseRetryInitialSeconds = release.retry_initial_s ?? d.releaseRetryInitialSeconds
@@ -168,6 +186,9 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         if hostname.isEmpty { problems.append("hostname: is empty") }
         if !(0...65535).contains(listenerPort) { problems.append("cpq_listener.port: \(listenerPort) is not a port number (1-65535)") }
         if maxConnections < 1 { problems.append("cpq_listener.max_connections: \(maxConnections) must be at least 1") }
+        if !(0...65535).contains(webPort) { problems.append("web.port: \(webPort) is not a port number (1-65535)") }
+        if webAddress.isEmpty { problems.append("web.address: is empty") }
+        if usersFile.isEmpty { problems.append("web.users: is empty (a path, relative to the manager's home)") }
         if controlSocket.isEmpty { problems.append("control_socket: is empty (a path, relative to the manager's home)") }
         if releaseMaxConnections < 1 { problems.append("release_queue.max_connections: \(releaseMaxConnections) must be at least 1") }
         if !(releaseRetryInitialSeconds > 0) { problems.append("release_queue.retry_initial_s: \(releaseRetryInitialSeconds) must be more than 0") }
@@ -194,6 +215,7 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         store: {directory: \(storeDirectory)}
         logs: {mail_logs: \(mailLogs)}
         control_socket: \(controlSocket)
+        web: {address: \(webAddress), port: \(webPort), users: \(usersFile)}
         release_queue: {max_connections: \(releaseMaxConnections), retry_initial_s: \(Self.number(releaseRetryInitialSeconds)), retry_max_s: \(Self.number(releaseRetryMaxSeconds)), max_queue_lifetime_s: \(Self.number(releaseMaxQueueLifetimeSeconds)), rescan_s: \(Self.number(releaseRescanSeconds))}
 
         """

@@ -65,6 +65,8 @@ struct Up: AsyncParsableCommand {
                 try paired.setListener(listener, forGateway: bundle.gatewayName)
             }
         }
+        let token = try ensureAdminToken(manager: manager, home: home)
+        print("lazaret: API admin token (also in \((home as NSString).appendingPathComponent("admin-token"))): \(token)")
         try await runRoles(gateway: (configuration, home, configPath), manager: manager)
     }
 }
@@ -73,7 +75,7 @@ struct Up: AsyncParsableCommand {
 struct ManagerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "manager", abstract: "Run the manager role, or make a pairing token for a gateway.",
-        subcommands: [Run.self, Pair.self, SetListener.self, Gateways.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, Pair.self, SetListener.self, Gateways.self, UserCommand.self, TokenCommand.self], defaultSubcommand: Run.self)
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the manager role from a configuration file.")

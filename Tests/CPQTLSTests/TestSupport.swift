@@ -145,7 +145,7 @@ final class ClientProbe: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         // Only so that a broken test ends; no test asserts on time.
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timeout = context.eventLoop.scheduleTask(in: .seconds(30)) {
+        timeout = context.eventLoop.scheduleTask(in: .seconds(180)) {
             let (probe, context) = loopBound.value
             probe.finish(.failed("test timeout"))
             context.close(promise: nil)

@@ -19,6 +19,8 @@ struct ReleaseSetup {
     let managerHome: String
     let cpqPort: Int
     let gatewayCPQPort: Int
+    /// The manager's web/API port.
+    let webPort: Int
     let sinkPort: Int
     let sinkArguments: [String]
     let gateway: GatewayInstance
@@ -36,7 +38,8 @@ struct ReleaseSetup {
         managerHome = try Harness.makeTempDirectory("manager")
         cpqPort = Harness.freePort()
         gatewayCPQPort = Harness.freePort()
-        try (ManagerConfigurationText.yaml(port: cpqPort) + """
+        webPort = Harness.freePort()
+        try (ManagerConfigurationText.yaml(port: cpqPort, webPort: webPort) + """
             release_queue: {max_connections: 2, retry_initial_s: 1, retry_max_s: 2, rescan_s: 1}
 
             """).write(toFile: managerHome + "/manager.yaml", atomically: true, encoding: .utf8)
@@ -320,8 +323,9 @@ struct ReleaseTests {
         try setup.gateway.start()
         let accepted = { ReleaseTests.releaseIDs(setup.managerLogs, #/release (\S+) (?:was already accepted|accepted) by gateway gw1/#) }
         try Harness.waitUntil("every release accepted by the gateway", seconds: 240) { Set(accepted()).count >= total }
+        // (A kill -9 may take the last mail_logs lines with it, so the lines say "no release
+        // spooled twice", not "every release logged"; the sink below counts every delivery.)
         let spooled = taken()
-        #expect(spooled.count == total, "the gateway spooled \(spooled.count) releases for \(total)")
         #expect(Set(spooled).count == spooled.count, "a release was spooled twice")
 
         try setup.startSink()

@@ -1,0 +1,233 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import QuarantineStore
+
+/// `/api/v1/quarantines` and `/api/v1/messages...`: quarantined mail for API users.
+public struct QuarantineController: Sendable {
+    let store: QuarantineStore
+    let actions: any QuarantineActions
+
+    public init(store: QuarantineStore, actions: any QuarantineActions) {
+        self.store = store
+        self.actions = actions
+    }
+
+    /// Largest page the list returns (larger `limit`s are refused, not cut).
+    public static let maxLimit = QuarantineStoreOptions.maxListLimit
+
+    public func addRoutes(to group: RouterGroup<APIRequestContext>) {
+        group.get("quarantines", use: quarantines)
+        group.get("messages", use: list)
+        group.get("messages/:id", use: show)
+        group.get("messages/:id/raw", use: raw)
+        group.post("messages/:id/release", use: release)
+        group.post("messages/:id/delete", use: delete)
+    }
+
+    // MARK: Reading
+
+    struct QuarantinesDocument: Encodable {
+        struct Item: Encodable { let name: String; let held: Int }
+        let items: [Item]
+    }
+
+    @Sendable func quarantines(_ request: Request, context: APIRequestContext) async throws -> Response {
+        try require(.read, context)
+        let counts = try await storeCall { try await store.counts() }
+        return try json(QuarantinesDocument(items: counts.keys.sorted().map { .init(name: $0, held: counts[$0] ?? 0) }), request, context)
+    }
+
+    struct ListDocument: Encodable {
+        let items: [MessageSummaryDocument]
+        /// Always present: the cursor of the next page, or null on the last one.
+        let next: String?
+
+        func encode(to encoder: any Encoder) throws {
+            enum Keys: String, CodingKey { case items, next }
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(items, forKey: .items)
+            try container.encode(next, forKey: .next)
+        }
+    }
+
+    @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> Response {
+        try require(.read, context)
+        let query = request.uri.queryParameters
+        let known: Set<String> = ["quarantine", "limit", "cursor"]
+        for (name, _) in query where !known.contains(String(name)) {
+            throw Problem.invalid(String(name), "unknown query parameter \(name) (this endpoint takes \(known.sorted().joined(separator: ", ")))")
+        }
+        var limit = 50
+        if let text = query["limit"] {
+            guard let value = Int(text), (1...Self.maxLimit).contains(value) else {
+                throw Problem.invalid("limit", "limit must be a whole number from 1 to \(Self.maxLimit) (got \(String(text).prefix(40)))")
+            }
+            limit = value
+        }
+        let quarantine = query["quarantine"].map(String.init)
+        if let quarantine, quarantine.isEmpty || quarantine.utf8.count > 64 {
+            throw Problem.invalid("quarantine", "quarantine must be a quarantine name of 1 to 64 characters")
+        }
+        let cursor = query["cursor"].map(String.init)
+        let page: QuarantineListPage
+        do {
+            page = try await store.list(quarantine: quarantine, limit: limit, after: cursor)
+        } catch let error as QuarantineStoreError where error.code == .invalidArgument {
+            throw Problem.invalid("cursor", error.message)
+        } catch {
+            throw mapped(error)
+        }
+        return try json(ListDocument(items: page.items.map { MessageSummaryDocument($0) }, next: page.next), request, context)
+    }
+
+    @Sendable func show(_ request: Request, context: APIRequestContext) async throws -> Response {
+        try require(.read, context)
+        let qid = try messageID(context)
+        guard let message = try await storeCall({ try await store.message(qid) }) else { throw notFound(qid) }
+        let history = try await storeCall { try await store.releaseHistory(qid) }
+        return try json(MessageDetailDocument(message, history: history, visible: { _ in true }), request, context)
+    }
+
+    @Sendable func raw(_ request: Request, context: APIRequestContext) async throws -> Response {
+        try require(.download, context)
+        let qid = try messageID(context)
+        let body: [UInt8]
+        do {
+            body = try await store.body(qid)
+        } catch let error as QuarantineStoreError where error.code == .bodyRemoved {
+            throw Problem(.gone, type: "body-removed", title: "The message body is no longer stored", detail: error.message)
+        } catch {
+            throw mapped(error, qid: qid)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "message/rfc822"
+        headers[.contentDisposition] = "attachment; filename=\"\(qid.rawValue).eml\""
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    // MARK: Acting
+
+    /// The body of release and delete: which quarantines (all when left out).
+    struct ActionRequest: Decodable {
+        let quarantines: [String]?
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case quarantines }
+
+        init(from decoder: any Decoder) throws {
+            // Unknown fields are refused by name rather than ignored.
+            let any = try decoder.container(keyedBy: AnyKey.self)
+            for key in any.allKeys where CodingKeys(rawValue: key.stringValue) == nil {
+                throw Problem.invalid(key.stringValue, "unknown field \(key.stringValue) (this action takes: quarantines)")
+            }
+            quarantines = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent([String].self, forKey: .quarantines)
+        }
+    }
+
+    @Sendable func release(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let user = try require(.release, context)
+        let qid = try messageID(context)
+        let named = try await quarantines(of: request, context: context)
+        let outcome: ReleaseRequest?
+        do {
+            outcome = try await actions.release(qid, from: named, actor: user.actor)
+        } catch {
+            throw mapped(error, qid: qid)
+        }
+        let still = try await storeCall { try await store.message(qid)?.heldIn ?? [] }
+        return try json(ActionDocument(id: qid.rawValue, action: "release", still_held_in: still, release_id: outcome?.releaseID,
+                                       release_state: outcome?.state.rawValue), request, context)
+    }
+
+    @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let user = try require(.delete, context)
+        let qid = try messageID(context)
+        let named = try await quarantines(of: request, context: context)
+        do {
+            try await actions.delete(qid, from: named, actor: user.actor)
+        } catch {
+            throw mapped(error, qid: qid)
+        }
+        let still = try await storeCall { try await store.message(qid)?.heldIn ?? [] }
+        return try json(ActionDocument(id: qid.rawValue, action: "delete", still_held_in: still, release_id: nil, release_state: nil),
+                        request, context)
+    }
+
+    // MARK: Helpers
+
+    @discardableResult
+    func require(_ action: APIRole.Action, _ context: APIRequestContext) throws -> APIUser {
+        let user = try context.requireUser()
+        guard user.role.may(action) else {
+            throw Problem.forbidden("the role \(user.role.rawValue) may not \(action.rawValue) quarantined messages")
+        }
+        return user
+    }
+
+    func messageID(_ context: APIRequestContext) throws -> QID {
+        let text = context.parameters.get("id") ?? ""
+        guard let qid = QID(text.uppercased()) else {
+            throw Problem.invalid("id", "\"\(text.prefix(40))\" is not a message id (Q and 16 characters A-Z or 2-7, as the list shows them)")
+        }
+        return qid
+    }
+
+    func quarantines(of request: Request, context: APIRequestContext) async throws -> Set<String>? {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        } catch {
+            throw Problem(.contentTooLarge, type: "body-too-large", title: "Request body too large",
+                          detail: "the JSON body may be at most \(context.maxUploadSize / 1024) KiB", field: "body")
+        }
+        guard buffer.readableBytes > 0 else { return nil }
+        let body = try JSONDecoder().decode(ActionRequest.self, from: Data(buffer.readableBytesView))
+        guard let names = body.quarantines else { return nil }
+        guard !names.isEmpty, names.count <= 16, names.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 64 }) else {
+            throw Problem.invalid("quarantines", "quarantines must list 1 to 16 quarantine names of 1 to 64 characters (or be left out: all)")
+        }
+        return Set(names)
+    }
+
+    func notFound(_ qid: QID) -> Problem {
+        Problem.notFound("no quarantined message has id \(qid)", field: "id")
+    }
+
+    func storeCall<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw mapped(error)
+        }
+    }
+
+    /// Store errors as problems: what the operator can fix is 4xx with the store's words.
+    func mapped(_ error: any Error, qid: QID? = nil) -> any Error {
+        guard let error = error as? QuarantineStoreError else { return error }
+        switch error.code {
+        case .notFound: return qid.map(notFound) ?? Problem.notFound(error.message)
+        case .notHeld: return Problem.invalid("quarantines", error.message)
+        case .invalidArgument: return Problem.invalid("body", error.message)
+        case .deleted, .released, .releaseState: return Problem.conflict(error.message)
+        case .storage: return Problem.unavailable("the quarantine store cannot be used right now; try again later")
+        default: return error
+        }
+    }
+
+    func json(_ value: some Encodable, _ request: Request, _ context: APIRequestContext) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}
+
+/// Any key, to look at every field of a JSON object.
+struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int?
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { self.stringValue = String(intValue); self.intValue = intValue }
+}
