@@ -94,6 +94,7 @@ let package = Package(
                 "Scanning",
                 "MailMessage",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["README.md"]

@@ -3,11 +3,12 @@ import MailLog
 import QuarantineStore
 
 extension Manager {
-    /// The commands the manager's control socket answers (today `quarantine ...`).
+    /// The commands the manager's control socket answers (today `quarantine ...` and `audit ...`).
     public static func controlCommands(store: QuarantineStore,
                                        onReleased: @escaping @Sendable (ReleaseRequest) async -> Void,
                                        log: MailLog) -> CommandTable {
-        CommandTable(QuarantineCommands(store: store, onReleased: onReleased, audit: { log.info($0) }).commands)
+        CommandTable(QuarantineCommands(store: store, onReleased: onReleased, mailLog: { log.info($0) }).commands
+                     + AuditCommands(store: store).commands)
     }
 
     /// Starts the control socket (`control_socket`, default `HOME/control.sock`) that

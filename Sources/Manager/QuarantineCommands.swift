@@ -6,15 +6,18 @@ import QuarantineStore
 /// run against the manager's own `QuarantineStore` (the store is locked by the manager,
 /// so the CLI never opens it itself). Every answer is text for the admin; every refusal
 /// is the store's message (unknown QID, deleted message, not held there...) or names the
-/// bad option.
+/// bad option. Release and delete are recorded in the store's audit log with the `--user`
+/// as actor (refusals too), and in mail_logs.
 public struct QuarantineCommands: Sendable {
     public let store: QuarantineStore
     /// Called with the release request when a message is released from its last
     /// quarantine: the release queue takes it from here. Repeating a release of the same
     /// message calls it again with the same release id (the queue must not send twice).
     public let onReleased: @Sendable (ReleaseRequest) async -> Void
-    /// Gets one line per release or delete, for the manager's mail_logs.
-    public let audit: @Sendable (String) -> Void
+    /// Gets the mail_logs lines of each release or delete: `MID 483 released from quarantine
+    /// "Policy" (manual)`, `MID 483 released from all quarantines`, `MID 484 deleted from
+    /// quarantine "Virus" (manual)`, and one line naming the QID and the user.
+    public let mailLog: @Sendable (String) -> Void
     /// Who acts when the command has no `--user` (`cli:<unix user>`).
     public let defaultUser: String
 
@@ -22,10 +25,10 @@ public struct QuarantineCommands: Sendable {
     public static let defaultListLimit = 50
 
     public init(store: QuarantineStore, onReleased: @escaping @Sendable (ReleaseRequest) async -> Void = { _ in },
-                audit: @escaping @Sendable (String) -> Void = { _ in }, defaultUser: String = QuarantineCommands.processUser()) {
+                mailLog: @escaping @Sendable (String) -> Void = { _ in }, defaultUser: String = QuarantineCommands.processUser()) {
         self.store = store
         self.onReleased = onReleased
-        self.audit = audit
+        self.mailLog = mailLog
         self.defaultUser = defaultUser
     }
 
@@ -136,18 +139,22 @@ public struct QuarantineCommands: Sendable {
     public func release(_ args: [String]) async -> ControlResponse {
         await answer {
             let (qid, from, user) = try Self.action(args, usage: "quarantine release QID [--from Q1,Q2] [--user NAME]", defaultUser: defaultUser)
+            let before = try await store.message(qid)
             let request = try await store.release(qid, from: from, by: user)
             let named = from.map { $0.sorted().map(quoted).joined(separator: ", ") }
+            let releasedNow = logReleases(before, from: from, releasedFromAll: request != nil)
             guard let request else {
                 let held = try await store.message(qid)?.heldIn ?? []
                 let text = "QID \(qid) released from \(named ?? "its quarantines"); still held in \(held.map(quoted).joined(separator: ", "))"
-                audit("QID \(qid) released by \(user) from \(named ?? "its quarantines"); still held in \(held.map(quoted).joined(separator: ", "))")
+                mailLog("QID \(qid) released by \(user) from \(named ?? "its quarantines"); still held in \(held.map(quoted).joined(separator: ", "))")
                 return text
             }
             switch request.state {
             case .requested, .queued:
                 await onReleased(request)
-                audit("QID \(qid) released by \(user) from all quarantines; release \(request.releaseID) queued for gateway \(request.gateway)")
+                if releasedNow {
+                    mailLog("QID \(qid) released by \(user) from all quarantines; release \(request.releaseID) queued for gateway \(request.gateway)")
+                }
                 return "QID \(qid) released from all quarantines; release \(request.releaseID) queued for gateway \(request.gateway)"
             case .accepted, .failed:
                 return "QID \(qid) was already released from all quarantines; release \(request.releaseID) is \(request.state.rawValue) (gateway \(request.gateway))"
@@ -167,16 +174,20 @@ public struct QuarantineCommands: Sendable {
             guard !user.isEmpty else { throw CommandArgumentError("--user needs a name (who releases)") }
             var released = 0, stillHeld = 0, refused: [String] = []
             var cursor: String?
+            let selection = "quarantine release-all" + (quarantine.map { " --quarantine \($0)" } ?? "")
             repeat {
                 let page = try await store.list(quarantine: quarantine, limit: QuarantineStoreOptions.maxListLimit, after: cursor)
                 // One commit per page, not one per message.
-                let results = try await store.release(page.items.map(\.qid), from: quarantine.map { [$0] }, by: user)
+                let results = try await store.release(page.items.map(\.qid), from: quarantine.map { [$0] }, by: user,
+                                                      audit: AuditContext(selection: selection))
                 for (message, result) in zip(page.items, results) {
                     switch result {
                     case .released(let request):
+                        logReleases(message, from: quarantine.map { [$0] }, releasedFromAll: true)
                         if request.state == .requested || request.state == .queued { await onReleased(request) }
                         released += 1
                     case .stillHeld:
+                        logReleases(message, from: quarantine.map { [$0] }, releasedFromAll: false)
                         stillHeld += 1
                     case .refused(let error):
                         refused.append("\(message.qid): \(error.message)")
@@ -185,7 +196,7 @@ public struct QuarantineCommands: Sendable {
                 cursor = page.next
             } while cursor != nil
             let scope = quarantine.map { "from \(quoted($0))" } ?? "from all their quarantines"
-            audit("\(released + stillHeld) message(s) released by \(user) \(scope): \(released) for delivery, \(stillHeld) still held elsewhere, \(refused.count) refused")
+            mailLog("\(released + stillHeld) message(s) released by \(user) \(scope): \(released) for delivery, \(stillHeld) still held elsewhere, \(refused.count) refused")
             var text = "\(released + stillHeld) message(s) released \(scope): \(released) queued for delivery, \(stillHeld) still held in another quarantine"
             if !refused.isEmpty { text += "\n\(refused.count) refused:\n" + refused.prefix(20).map { "  " + $0 }.joined(separator: "\n") }
             return text
@@ -196,16 +207,34 @@ public struct QuarantineCommands: Sendable {
     public func delete(_ args: [String]) async -> ControlResponse {
         await answer {
             let (qid, from, user) = try Self.action(args, usage: "quarantine delete QID [--from Q1,Q2] [--user NAME]", defaultUser: defaultUser)
+            let before = try await store.message(qid)
             try await store.delete(qid, from: from, by: user)
+            for hold in before?.holds ?? [] where hold.state != .deleted && from?.contains(hold.quarantine) ?? true {
+                mailLog("MID \(before!.gatewayMID) deleted from quarantine \(quoted(hold.quarantine)) (manual)")
+            }
             let held = try await store.message(qid)?.heldIn ?? []
             let named = from.map { $0.sorted().map(quoted).joined(separator: ", ") } ?? "all quarantines"
-            audit("QID \(qid) deleted by \(user) from \(named)")
+            mailLog("QID \(qid) deleted by \(user) from \(named)")
             return "QID \(qid) deleted from \(named); it will never be delivered"
                 + (held.isEmpty ? "" : " (still listed in \(held.map(quoted).joined(separator: ", ")) until deleted there or expired)")
         }
     }
 
     // MARK: Helpers
+
+    /// Writes `MID 483 released from quarantine "Policy" (manual)` for each hold of `message`
+    /// (as it was before the release) that the release took it out of, then `MID 483 released
+    /// from all quarantines` when none is left. Returns whether any hold was released.
+    @discardableResult
+    private func logReleases(_ message: QuarantinedMessage?, from: Set<String>?, releasedFromAll: Bool) -> Bool {
+        guard let message else { return false }
+        let released = message.holds.filter { $0.state == .held && from?.contains($0.quarantine) ?? true }
+        for hold in released {
+            mailLog("MID \(message.gatewayMID) released from quarantine \(quoted(hold.quarantine)) (manual)")
+        }
+        if releasedFromAll && !released.isEmpty { mailLog("MID \(message.gatewayMID) released from all quarantines") }
+        return !released.isEmpty
+    }
 
     /// Runs `body`; argument and store errors become `ok: false` with their message.
     private func answer(_ body: () async throws -> String) async -> ControlResponse {

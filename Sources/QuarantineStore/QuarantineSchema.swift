@@ -81,6 +81,7 @@ enum QuarantineSchema {
                 ) STRICT;
                 """)
         }
+        migrator.registerMigration(AuditSchema.migrationName, migrate: AuditSchema.migrate)
         return migrator
     }
 }

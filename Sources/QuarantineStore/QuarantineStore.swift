@@ -25,7 +25,7 @@ public final class QuarantineStore: Sendable {
 
     let database: DatabasePool
     let ingest: TransferIngest
-    private let options: QuarantineStoreOptions
+    let options: QuarantineStoreOptions
     private let lock: DirectoryLock
 
     // MARK: Opening
@@ -222,12 +222,17 @@ public final class QuarantineStore: Sendable {
     /// - Throws: `.deleted` when the message was deleted from any quarantine (it is never
     ///   released), `.notHeld` when a named quarantine is not one of the message's,
     ///   `.notFound`, `.invalidArgument`.
-    public func release(_ qid: QID, from quarantines: Set<String>?, by user: String) async throws -> ReleaseRequest? {
+    ///
+    /// Audited (AuditLog.swift): the entry, with `user` and `audit`'s role and selection, is
+    /// appended in the release's own transaction; a refusal is recorded with its own write.
+    public func release(_ qid: QID, from quarantines: Set<String>?, by user: String,
+                        audit: AuditContext = AuditContext()) async throws -> ReleaseRequest? {
         try TransferValidation.checkUser(user)
         try TransferValidation.checkQuarantines(quarantines)
         let now = options.now().timeIntervalSince1970
         let logger = options.logger
-        return try await write("releasing message \(qid)") { db in
+        return try await auditedWrite("releasing message \(qid)", .release, qid, from: quarantines, by: user, audit,
+                                      describe: AuditLog.describeRelease) { db in
             try Self.releaseOne(db, qid, from: quarantines, by: user, at: now, logger: logger)
         }
     }
@@ -245,7 +250,9 @@ public final class QuarantineStore: Sendable {
     /// Releases many messages with one commit (one disk sync) instead of one each: the
     /// same rules as ``release(_:from:by:)`` per message, and a message the store refuses
     /// changes nothing and does not stop the others. Results are in the order of `qids`.
-    public func release(_ qids: [QID], from quarantines: Set<String>?, by user: String) async throws -> [BulkReleaseResult] {
+    /// Each message gets its own audit entry (refusals too) in the same commit.
+    public func release(_ qids: [QID], from quarantines: Set<String>?, by user: String,
+                        audit: AuditContext = AuditContext()) async throws -> [BulkReleaseResult] {
         try TransferValidation.checkUser(user)
         try TransferValidation.checkQuarantines(quarantines)
         let now = options.now().timeIntervalSince1970
@@ -257,11 +264,15 @@ public final class QuarantineStore: Sendable {
                 do {
                     var request: ReleaseRequest?
                     try db.inSavepoint {
-                        request = try Self.releaseOne(db, qid, from: quarantines, by: user, at: now, logger: logger)
+                        request = try AuditLog.recordAction(db, .release, qid, from: quarantines, by: user, audit, at: now,
+                                                            describe: AuditLog.describeRelease) {
+                            try Self.releaseOne(db, qid, from: quarantines, by: user, at: now, logger: logger)
+                        }
                         return .commit
                     }
                     results.append(request.map(BulkReleaseResult.released) ?? .stillHeld)
                 } catch let error as QuarantineStoreError where error.code != .storage {
+                    try AuditLog.recordRefusal(db, .release, qid, from: quarantines, by: user, audit, at: now, error)
                     results.append(.refused(error))
                 }
             }
@@ -315,12 +326,14 @@ public final class QuarantineStore: Sendable {
     /// - Throws: `.released` when it was already released for delivery (a release that is
     ///   not `failed`), `.notHeld` when a named quarantine is not one of the message's,
     ///   `.notFound`, `.invalidArgument`.
-    public func delete(_ qid: QID, from quarantines: Set<String>?, by user: String) async throws {
+    ///
+    /// Audited like ``release(_:from:by:audit:)``.
+    public func delete(_ qid: QID, from quarantines: Set<String>?, by user: String, audit: AuditContext = AuditContext()) async throws {
         try TransferValidation.checkUser(user)
         try TransferValidation.checkQuarantines(quarantines)
         let now = options.now().timeIntervalSince1970
         let logger = options.logger
-        try await write("deleting message \(qid)") { db in
+        try await auditedWrite("deleting message \(qid)", .delete, qid, from: quarantines, by: user, audit) { db in
             guard let row = try StoredRows.messageRow(db, qid: qid) else { throw Self.notFound(qid) }
             let id: Int64 = row["id"]
             let holds = try StoredRows.holds(db, messages: [id])[id] ?? []
@@ -513,7 +526,7 @@ public final class QuarantineStore: Sendable {
 
     // MARK: Helpers
 
-    private func read<T: Sendable>(_ doing: String, _ value: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ doing: String, _ value: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await database.read(value)
         } catch {
@@ -523,7 +536,7 @@ public final class QuarantineStore: Sendable {
 
     /// One write transaction on GRDB's writer queue. Once scheduled it runs to its commit
     /// or rollback even if the calling task is cancelled: an admin action is never half done.
-    private func write<T: Sendable>(_ doing: String, _ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func write<T: Sendable>(_ doing: String, _ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try await withCheckedThrowingContinuation { continuation in
                 database.asyncWrite(updates) { _, result in continuation.resume(with: result) }

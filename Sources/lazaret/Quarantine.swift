@@ -3,13 +3,13 @@ import ArgumentParser
 import Foundation
 import Manager
 
-/// `lazaret quarantine list|show|release|release-all|delete`: the running manager's quarantines, over
+/// `lazaret quarantine list|show|release|release-all|delete|audit`: the running manager's quarantines, over
 /// its control socket (the manager holds the store's lock, so the CLI never opens it).
 struct QuarantineCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quarantine",
         abstract: "List, show, release or delete quarantined messages on the running manager.",
-        subcommands: [List.self, Show.self, Release.self, ReleaseAll.self, Delete.self])
+        subcommands: [List.self, Show.self, Release.self, ReleaseAll.self, Delete.self, Audit.self])
 
     /// Where the manager's control socket is.
     struct Connection: ParsableArguments {
