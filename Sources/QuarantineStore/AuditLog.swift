@@ -67,10 +67,9 @@ extension QuarantineStore {
     /// `QuarantineStoreError` but `.storage`; the transaction rolled back, nothing was done),
     /// the refusal is recorded with a write of its own and the refusal is thrown.
     func auditedWrite<T: Sendable>(_ doing: String, _ action: AuditAction, _ qid: QID, from quarantines: Set<String>?,
-                                   by user: String, _ audit: AuditContext,
+                                   by user: String, _ audit: AuditContext, at now: Double,
                                    describe: @escaping @Sendable (T) -> String? = { _ in nil },
                                    _ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        let now = options.now().timeIntervalSince1970
         do {
             return try await write(doing) { db in
                 try AuditLog.recordAction(db, action, qid, from: quarantines, by: user, audit, at: now, describe: describe) {

@@ -231,13 +231,13 @@ public final class QuarantineStore: Sendable {
         try TransferValidation.checkQuarantines(quarantines)
         let now = options.now().timeIntervalSince1970
         let logger = options.logger
-        return try await auditedWrite("releasing message \(qid)", .release, qid, from: quarantines, by: user, audit,
+        return try await auditedWrite("releasing message \(qid)", .release, qid, from: quarantines, by: user, audit, at: now,
                                       describe: AuditLog.describeRelease) { db in
             try Self.releaseOne(db, qid, from: quarantines, by: user, at: now, logger: logger)
         }
     }
 
-    /// What ``release(_:from:by:)`` did for each message of a bulk release.
+    /// What ``release(_:from:by:audit:)`` did for each message of a bulk release.
     public enum BulkReleaseResult: Sendable, Hashable {
         /// Released from its last quarantine: to be delivered.
         case released(ReleaseRequest)
@@ -248,7 +248,7 @@ public final class QuarantineStore: Sendable {
     }
 
     /// Releases many messages with one commit (one disk sync) instead of one each: the
-    /// same rules as ``release(_:from:by:)`` per message, and a message the store refuses
+    /// same rules as ``release(_:from:by:audit:)`` per message, and a message the store refuses
     /// changes nothing and does not stop the others. Results are in the order of `qids`.
     /// Each message gets its own audit entry (refusals too) in the same commit.
     public func release(_ qids: [QID], from quarantines: Set<String>?, by user: String,
@@ -333,7 +333,7 @@ public final class QuarantineStore: Sendable {
         try TransferValidation.checkQuarantines(quarantines)
         let now = options.now().timeIntervalSince1970
         let logger = options.logger
-        try await auditedWrite("deleting message \(qid)", .delete, qid, from: quarantines, by: user, audit) { db in
+        try await auditedWrite("deleting message \(qid)", .delete, qid, from: quarantines, by: user, audit, at: now) { db in
             guard let row = try StoredRows.messageRow(db, qid: qid) else { throw Self.notFound(qid) }
             let id: Int64 = row["id"]
             let holds = try StoredRows.holds(db, messages: [id])[id] ?? []

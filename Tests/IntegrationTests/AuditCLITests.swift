@@ -70,8 +70,12 @@ struct AuditCLITests {
         #expect(stoppedStatus == 0, "\(stopped)")
         #expect(stopped.contains("audit log intact: 3 entries (1-3)") && stopped.contains("anchor \(anchor) matches entry 3"), "\(stopped)")
 
-        // The last entry cut off: the chain alone is whole; the recorded anchor catches it.
+        // The checker docs/QUARANTINE-STORE.md gives, run as printed: the same chain without Lazaret.
         let database = home + "/quarantine/quarantine.sqlite"
+        let (pythonStatus, python) = try Harness.run(try Harness.tool("python3"), ["-c", try documentedChecker(database: database)])
+        #expect(pythonStatus == 0 && python == "3 entries, latest \(anchor)\n", "\(python)")
+
+        // The last entry cut off: the chain alone is whole; the recorded anchor catches it.
         try sqlite(database, "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = 3;")
         let (cutStatus, cut) = try Harness.run(lazaret, ["manager", "audit", "verify", "--config", config])
         #expect(cutStatus == 0 && cut.contains("audit log intact: 2 entries (1-2)"), "\(cut)")
@@ -89,6 +93,16 @@ struct AuditCLITests {
         let (badAnchor, badAnchorOutput) = try Harness.run(lazaret, ["manager", "audit", "verify", "--config", config, "--anchor", "3:xyz"])
         #expect(badAnchor == 1 && badAnchorOutput.contains("--anchor \"3:xyz\" is not SEQ:HASH"), "\(badAnchorOutput)")
     }
+}
+
+/// The Python block of docs/QUARANTINE-STORE.md's "The hash chain", reading `database`.
+private func documentedChecker(database: String) throws -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let doc = try String(contentsOf: root.appendingPathComponent("docs/QUARANTINE-STORE.md"), encoding: .utf8)
+    guard let section = doc.range(of: "### The hash chain"), let start = doc.range(of: "```python\n", range: section.upperBound..<doc.endIndex),
+          let end = doc.range(of: "```", range: start.upperBound..<doc.endIndex)
+    else { throw Harness.Failure("docs/QUARANTINE-STORE.md has no python block under \"The hash chain\"") }
+    return String(doc[start.upperBound..<end.lowerBound]).replacingOccurrences(of: "\"copy.sqlite\"", with: "\"\(database)\"")
 }
 
 /// Runs `sql` on the database with Python's sqlite3 module: another tool than ours.

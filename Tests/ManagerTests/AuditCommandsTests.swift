@@ -92,7 +92,7 @@ import Testing
             let lines = listed.output.split(separator: "\n").map(String.init)
             #expect(lines.count == 4, "\(listed.output)")
             for column in ["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME", "DETAIL"] { #expect(lines[0].contains(column)) }
-            for cell in ["2", "bob", "delete", "\(qid) from \"Virus\"", "ok"] { #expect(lines[1].contains(cell), "\(cell) in \(lines[1])") }
+            for cell in ["2", "bob", "delete", "\(qid) from \"Policy\", \"Virus\"", "ok"] { #expect(lines[1].contains(cell), "\(cell) in \(lines[1])") }
             for cell in ["3", "token:carol (help desk)", "login", "refused: wrong token", #"line one\nline two"#] {
                 #expect(lines[2].contains(cell), "\(cell) in \(lines[2])")
             }
