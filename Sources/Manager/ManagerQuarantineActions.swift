@@ -3,14 +3,18 @@ import QuarantineStore
 import WebUI
 
 /// The manager's ``QuarantineActions``: the store's release and delete, a release from the
-/// last quarantine put on `the.cpq.release.host` at once, and a mail_logs line for each.
+/// last quarantine put on `the.cpq.release.host` at once, and mail_logs lines for each
+/// (``QuarantineActionLog``'s, then one naming the QID and the actor). The store records
+/// both in its audit log with the actor (`api:NAME`).
 struct ManagerQuarantineActions: QuarantineActions {
     let store: QuarantineStore
     let onReleased: @Sendable (ReleaseRequest) async -> Void
     let log: MailLog
 
     func release(_ qid: QID, from quarantines: Set<String>?, actor: String) async throws -> ReleaseRequest? {
+        let before = try await store.message(qid)
         let request = try await store.release(qid, from: quarantines, by: actor)
+        QuarantineActionLog.released(before, from: quarantines, fromAll: request != nil).forEach { log.info($0) }
         let named = quarantines.map { $0.sorted().map { "\"\($0)\"" }.joined(separator: ", ") } ?? "its quarantines"
         if let request {
             if request.state == .requested || request.state == .queued { await onReleased(request) }
@@ -22,7 +26,9 @@ struct ManagerQuarantineActions: QuarantineActions {
     }
 
     func delete(_ qid: QID, from quarantines: Set<String>?, actor: String) async throws {
+        let before = try await store.message(qid)
         try await store.delete(qid, from: quarantines, by: actor)
+        QuarantineActionLog.deleted(before, from: quarantines).forEach { log.info($0) }
         let named = quarantines.map { $0.sorted().map { "\"\($0)\"" }.joined(separator: ", ") } ?? "all quarantines"
         log.info("QID \(qid) deleted by \(actor) from \(named)")
     }

@@ -209,9 +209,7 @@ public struct QuarantineCommands: Sendable {
             let (qid, from, user) = try Self.action(args, usage: "quarantine delete QID [--from Q1,Q2] [--user NAME]", defaultUser: defaultUser)
             let before = try await store.message(qid)
             try await store.delete(qid, from: from, by: user)
-            for hold in before?.holds ?? [] where hold.state != .deleted && from?.contains(hold.quarantine) ?? true {
-                mailLog("MID \(before!.gatewayMID) deleted from quarantine \(quoted(hold.quarantine)) (manual)")
-            }
+            QuarantineActionLog.deleted(before, from: from).forEach(mailLog)
             let held = try await store.message(qid)?.heldIn ?? []
             let named = from.map { $0.sorted().map(quoted).joined(separator: ", ") } ?? "all quarantines"
             mailLog("QID \(qid) deleted by \(user) from \(named)")
@@ -222,18 +220,13 @@ public struct QuarantineCommands: Sendable {
 
     // MARK: Helpers
 
-    /// Writes `MID 483 released from quarantine "Policy" (manual)` for each hold of `message`
-    /// (as it was before the release) that the release took it out of, then `MID 483 released
-    /// from all quarantines` when none is left. Returns whether any hold was released.
+    /// Writes the `MID ... released from quarantine ...` lines (``QuarantineActionLog``) of
+    /// `message` as it was before the release; returns whether any hold was released.
     @discardableResult
     private func logReleases(_ message: QuarantinedMessage?, from: Set<String>?, releasedFromAll: Bool) -> Bool {
-        guard let message else { return false }
-        let released = message.holds.filter { $0.state == .held && from?.contains($0.quarantine) ?? true }
-        for hold in released {
-            mailLog("MID \(message.gatewayMID) released from quarantine \(quoted(hold.quarantine)) (manual)")
-        }
-        if releasedFromAll && !released.isEmpty { mailLog("MID \(message.gatewayMID) released from all quarantines") }
-        return !released.isEmpty
+        let lines = QuarantineActionLog.released(message, from: from, fromAll: releasedFromAll)
+        lines.forEach(mailLog)
+        return !lines.isEmpty
     }
 
     /// Runs `body`; argument and store errors become `ok: false` with their message.

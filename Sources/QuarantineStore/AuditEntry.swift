@@ -1,9 +1,9 @@
 import Foundation
 
 /// Who did an audited action: the name the action was taken under (`cli:root` for the
-/// command line, `token:alice` for an API token) and the role, when known.
+/// command line, `api:alice` for the REST API) and the role, when known.
 public struct AuditActor: Hashable, Sendable, CustomStringConvertible {
-    /// `cli:<unix user>`, `token:<user>`, or the name a caller gave (`--user`).
+    /// `cli:<unix user>`, `api:<user>`, or the name a caller gave (`--user`).
     public var name: String
     /// `admin`, `operator`, `read-only`, `help desk`... nil when the caller has no role.
     public var role: String?
@@ -13,7 +13,7 @@ public struct AuditActor: Hashable, Sendable, CustomStringConvertible {
         self.role = role
     }
 
-    /// `token:alice (operator)`, or the name alone.
+    /// `api:alice (operator)`, or the name alone.
     public var description: String { role.map { "\(name) (\($0))" } ?? name }
 }
 

@@ -13,7 +13,7 @@ enum AuditSchema {
             CREATE TABLE audit_log (
                 seq INTEGER PRIMARY KEY,             -- 1, 2, 3... without gaps
                 at TEXT NOT NULL,                    -- UTC to the millisecond: 2026-09-21T12:26:40.123Z
-                actor TEXT NOT NULL,                 -- who: cli:root, token:alice
+                actor TEXT NOT NULL,                 -- who: cli:root, api:alice
                 role TEXT,                           -- their role when known (admin, operator...)
                 action TEXT NOT NULL,                -- release, delete, delay, move, copy, download, login...
                 qid TEXT,                            -- the message acted on, if one

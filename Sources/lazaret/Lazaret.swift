@@ -76,7 +76,7 @@ struct ManagerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "manager", abstract: "Run the manager role, or make a pairing token for a gateway.",
         subcommands: [Run.self, Pair.self, SetListener.self, Gateways.self, UserCommand.self, TokenCommand.self, Audit.self],
-                                        defaultSubcommand: Run.self)
+        defaultSubcommand: Run.self)
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the manager role from a configuration file.")

@@ -61,6 +61,25 @@ import Testing
         }
     }
 
+    @Test("the API's release and delete (ManagerQuarantineActions) write the same lines and audit entries")
+    func apiActions() async throws {
+        try await withCommands { _, store, released in
+            let log = MailLog(inMemoryKeeping: 100)
+            let actions = ManagerQuarantineActions(store: store, onReleased: { released.append($0) }, log: log)
+            let qid = try await store.add("t1", holds: [policyHold, virusHold])
+            let other = try await store.add("t2", holds: [virusHold])
+            #expect(try await actions.release(qid, from: nil, actor: "api:alice") != nil)
+            try await actions.delete(other, from: nil, actor: "api:bob")
+            let lines = messages(log)
+            for line in [#"MID 482 released from quarantine "Policy" (manual)"#, #"MID 482 released from quarantine "Virus" (manual)"#,
+                         "MID 482 released from all quarantines", #"MID 482 deleted from quarantine "Virus" (manual)"#] {
+                #expect(lines.contains(line), "\(line) missing in \(lines)")
+            }
+            let entries = try await store.auditEntries()
+            #expect(entries.map(\.actor.name) == ["api:alice", "api:bob"] && entries.map(\.action) == [.release, .delete])
+        }
+    }
+
     @Test("the --user is the audit entry's actor, refusals included")
     func actorIsTheUser() async throws {
         try await withCommands { commands, store, _ in
