@@ -31,7 +31,7 @@ struct SMTPClientConnectionTests {
         try await withPeer { peer in
             let options = SMTPClientOptions(localHostname: "client.test", tlsContext: try unverifiedClientContext(),
                                             tlsHandshakeTimeout: .milliseconds(200))
-            let result = await finishing(within: 30, unblock: { await peer.close() }) {
+            let result = await finishing(within: 180, unblock: { await peer.close() }) {
                 try await connect(peer, options)
             }
             guard case .failure(let error) = result, case SMTPClientError.tlsFailed(let why) = error else {
@@ -48,7 +48,7 @@ struct SMTPClientConnectionTests {
         script.greeting = nil
         try await withPeer(script) { peer in
             let options = SMTPClientOptions(localHostname: "client.test", setupTimeout: .milliseconds(200))
-            let result = await finishing(within: 30, unblock: { await peer.close() }) {
+            let result = await finishing(within: 180, unblock: { await peer.close() }) {
                 try await connect(peer, options)
             }
             guard case .failure(let error) = result, case SMTPClientError.timeout(let stage) = error else {
@@ -66,7 +66,7 @@ struct SMTPClientConnectionTests {
         script.tlsContext = try certificate.serverContext()
         try await withPeer(script) { peer in
             let options = SMTPClientOptions(localHostname: "client.test", tlsContext: try unverifiedClientContext())
-            let result = await finishing(within: 30, unblock: { await peer.close() }) {
+            let result = await finishing(within: 180, unblock: { await peer.close() }) {
                 try await connect(peer, options)
             }
             let connection = try result.get()
@@ -92,7 +92,7 @@ struct SMTPClientConnectionTests {
         script.quit = nil
         try await withPeer(script) { peer in
             let connection = try await connect(peer, SMTPClientOptions(localHostname: "client.test", quitTimeout: .milliseconds(200)))
-            _ = await finishing(within: 30, unblock: { await peer.close() }) {
+            _ = await finishing(within: 180, unblock: { await peer.close() }) {
                 await connection.quit()
             }
             #expect(!connection.isActive)
