@@ -245,7 +245,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ManagerTests",
-            dependencies: ["Manager", "AdminCLI", "QuarantineStore", "Scanning", "MailLog"]
+            dependencies: ["Manager", "AdminCLI", "QuarantineStore", "Scanning", "MailLog", "WebUI"]
         ),
         .testTarget(
             name: "WebUITests",

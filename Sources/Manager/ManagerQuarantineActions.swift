@@ -11,9 +11,10 @@ struct ManagerQuarantineActions: QuarantineActions {
     let onReleased: @Sendable (ReleaseRequest) async -> Void
     let log: MailLog
 
-    func release(_ qid: QID, from quarantines: Set<String>?, actor: String) async throws -> ReleaseRequest? {
+    func release(_ qid: QID, from quarantines: Set<String>?, actor user: APIUser) async throws -> ReleaseRequest? {
+        let actor = user.actor
         let before = try await store.message(qid)
-        let request = try await store.release(qid, from: quarantines, by: actor)
+        let request = try await store.release(qid, from: quarantines, by: actor, audit: AuditContext(role: user.role.rawValue))
         QuarantineActionLog.released(before, from: quarantines, fromAll: request != nil).forEach { log.info($0) }
         let named = quarantines.map { $0.sorted().map { "\"\($0)\"" }.joined(separator: ", ") } ?? "its quarantines"
         if let request {
@@ -25,11 +26,26 @@ struct ManagerQuarantineActions: QuarantineActions {
         return request
     }
 
-    func delete(_ qid: QID, from quarantines: Set<String>?, actor: String) async throws {
+    func delete(_ qid: QID, from quarantines: Set<String>?, actor user: APIUser) async throws {
+        let actor = user.actor
         let before = try await store.message(qid)
-        try await store.delete(qid, from: quarantines, by: actor)
+        try await store.delete(qid, from: quarantines, by: actor, audit: AuditContext(role: user.role.rawValue))
         QuarantineActionLog.deleted(before, from: quarantines).forEach { log.info($0) }
         let named = quarantines.map { $0.sorted().map { "\"\($0)\"" }.joined(separator: ", ") } ?? "all quarantines"
         log.info("QID \(qid) deleted by \(actor) from \(named)")
+    }
+
+    func refused(_ action: APIRole.Action, qid: QID?, actor user: APIUser, reason: String) async {
+        let audited: AuditAction = switch action {
+        case .release: .release
+        case .delete: .delete
+        case .read, .download: AuditAction(rawValue: action.rawValue)
+        }
+        do {
+            _ = try await store.recordAudit(audited, target: AuditTarget(qid: qid), by: AuditActor(name: user.actor, role: user.role.rawValue),
+                                            outcome: .refused(reason: reason))
+        } catch {
+            log.warning("The refused \(action.rawValue) by \(user.actor) could not be written to the audit log: \(error)")
+        }
     }
 }

@@ -33,7 +33,7 @@ public struct QuarantineController: Sendable {
     }
 
     @Sendable func quarantines(_ request: Request, context: APIRequestContext) async throws -> Response {
-        try require(.read, context)
+        try await require(.read, context)
         let counts = try await storeCall { try await store.counts() }
         return try json(QuarantinesDocument(items: counts.keys.sorted().map { .init(name: $0, held: counts[$0] ?? 0) }), request, context)
     }
@@ -52,7 +52,7 @@ public struct QuarantineController: Sendable {
     }
 
     @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> Response {
-        try require(.read, context)
+        try await require(.read, context)
         let query = request.uri.queryParameters
         let known: Set<String> = ["quarantine", "limit", "cursor"]
         for (name, _) in query where !known.contains(String(name)) {
@@ -82,7 +82,7 @@ public struct QuarantineController: Sendable {
     }
 
     @Sendable func show(_ request: Request, context: APIRequestContext) async throws -> Response {
-        try require(.read, context)
+        try await require(.read, context)
         let qid = try messageID(context)
         guard let message = try await storeCall({ try await store.message(qid) }) else { throw notFound(qid) }
         let history = try await storeCall { try await store.releaseHistory(qid) }
@@ -90,7 +90,7 @@ public struct QuarantineController: Sendable {
     }
 
     @Sendable func raw(_ request: Request, context: APIRequestContext) async throws -> Response {
-        try require(.download, context)
+        try await require(.download, context)
         let qid = try messageID(context)
         let body: [UInt8]
         do {
@@ -125,12 +125,12 @@ public struct QuarantineController: Sendable {
     }
 
     @Sendable func release(_ request: Request, context: APIRequestContext) async throws -> Response {
-        let user = try require(.release, context)
+        let user = try await require(.release, context)
         let qid = try messageID(context)
         let named = try await quarantines(of: request, context: context)
         let outcome: ReleaseRequest?
         do {
-            outcome = try await actions.release(qid, from: named, actor: user.actor)
+            outcome = try await actions.release(qid, from: named, actor: user)
         } catch {
             throw mapped(error, qid: qid)
         }
@@ -140,11 +140,11 @@ public struct QuarantineController: Sendable {
     }
 
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
-        let user = try require(.delete, context)
+        let user = try await require(.delete, context)
         let qid = try messageID(context)
         let named = try await quarantines(of: request, context: context)
         do {
-            try await actions.delete(qid, from: named, actor: user.actor)
+            try await actions.delete(qid, from: named, actor: user)
         } catch {
             throw mapped(error, qid: qid)
         }
@@ -156,10 +156,15 @@ public struct QuarantineController: Sendable {
     // MARK: Helpers
 
     @discardableResult
-    func require(_ action: APIRole.Action, _ context: APIRequestContext) throws -> APIUser {
+    func require(_ action: APIRole.Action, _ context: APIRequestContext) async throws -> APIUser {
         let user = try context.requireUser()
         guard user.role.may(action) else {
-            throw Problem.forbidden("the role \(user.role.rawValue) may not \(action.rawValue) quarantined messages")
+            let reason = "the role \(user.role.rawValue) may not \(action.rawValue) quarantined messages"
+            // Acting without the right is worth recording; reading without it is not an action.
+            if action != .read {
+                await actions.refused(action, qid: context.parameters.get("id").flatMap { QID($0.uppercased()) }, actor: user, reason: reason)
+            }
+            throw Problem.forbidden(reason)
         }
         return user
     }

@@ -4,6 +4,7 @@ import MailLog
 import QuarantineStore
 import Scanning
 import Testing
+import WebUI
 @testable import Manager
 
 /// The manager's side of the audit log: release and delete as the control socket runs them
@@ -68,15 +69,19 @@ import Testing
             let actions = ManagerQuarantineActions(store: store, onReleased: { released.append($0) }, log: log)
             let qid = try await store.add("t1", holds: [policyHold, virusHold])
             let other = try await store.add("t2", holds: [virusHold])
-            #expect(try await actions.release(qid, from: nil, actor: "api:alice") != nil)
-            try await actions.delete(other, from: nil, actor: "api:bob")
+            #expect(try await actions.release(qid, from: nil, actor: APIUser(name: "alice", role: .helpDesk)) != nil)
+            try await actions.delete(other, from: nil, actor: APIUser(name: "bob", role: .operator))
+            await actions.refused(.delete, qid: qid, actor: APIUser(name: "rita", role: .readOnly),
+                                  reason: "the role read-only may not delete quarantined messages")
             let lines = messages(log)
             for line in [#"MID 482 released from quarantine "Policy" (manual)"#, #"MID 482 released from quarantine "Virus" (manual)"#,
                          "MID 482 released from all quarantines", #"MID 482 deleted from quarantine "Virus" (manual)"#] {
                 #expect(lines.contains(line), "\(line) missing in \(lines)")
             }
             let entries = try await store.auditEntries()
-            #expect(entries.map(\.actor.name) == ["api:alice", "api:bob"] && entries.map(\.action) == [.release, .delete])
+            #expect(entries.map(\.actor.name) == ["api:alice", "api:bob", "api:rita"] && entries.map(\.action) == [.release, .delete, .delete])
+            #expect(entries.map(\.actor.role) == ["help-desk", "operator", "read-only"])
+            #expect(entries.last?.outcome == .refused(reason: "the role read-only may not delete quarantined messages"))
         }
     }
 

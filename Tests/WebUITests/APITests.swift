@@ -13,11 +13,11 @@ import Testing
 @Suite struct APITests {
     struct StoreActions: QuarantineActions {
         let store: QuarantineStore
-        func release(_ qid: QID, from quarantines: Set<String>?, actor: String) async throws -> ReleaseRequest? {
-            try await store.release(qid, from: quarantines, by: actor)
+        func release(_ qid: QID, from quarantines: Set<String>?, actor: APIUser) async throws -> ReleaseRequest? {
+            try await store.release(qid, from: quarantines, by: actor.actor)
         }
-        func delete(_ qid: QID, from quarantines: Set<String>?, actor: String) async throws {
-            try await store.delete(qid, from: quarantines, by: actor)
+        func delete(_ qid: QID, from quarantines: Set<String>?, actor: APIUser) async throws {
+            try await store.delete(qid, from: quarantines, by: actor.actor)
         }
     }
 
