@@ -81,6 +81,7 @@ enum QuarantineSchema {
                 ) STRICT;
                 """)
         }
+        SearchSchema.register(in: &migrator)
         return migrator
     }
 }
