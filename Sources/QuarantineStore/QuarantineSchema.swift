@@ -82,6 +82,7 @@ enum QuarantineSchema {
                 """)
         }
         migrator.registerMigration(AuditSchema.migrationName, migrate: AuditSchema.migrate)
+        SearchSchema.register(in: &migrator)
         return migrator
     }
 }

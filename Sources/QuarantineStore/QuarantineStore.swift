@@ -588,6 +588,7 @@ public final class QuarantineStore: Sendable {
     }
 
     private static func removeBody(_ db: Database, message: Int64, at now: Double) throws {
+        try SearchIndex.forgetBody(db, message: message)
         try db.execute(sql: "DELETE FROM bodies WHERE message = ?", arguments: [message])
         try db.execute(sql: "UPDATE messages SET body_removed_at = ? WHERE id = ? AND body_removed_at IS NULL",
                        arguments: [now, message])

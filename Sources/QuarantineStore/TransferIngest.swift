@@ -132,6 +132,7 @@ actor TransferIngest {
                                      storedAt.timeIntervalSince1970, prepared.body.count, prepared.headers.subject,
                                      prepared.headers.messageID, transfer.resumeAt.rawValue])
         let message = db.lastInsertedRowID
+        try SearchIndex.add(db, message: message, prepared)
         try db.cachedStatement(sql: "INSERT INTO bodies (message, data) VALUES (?, ?)")
             .execute(arguments: [message, prepared.body])
         let insertHold = try db.cachedStatement(sql: """

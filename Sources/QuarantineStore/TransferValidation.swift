@@ -8,6 +8,8 @@ struct PreparedTransfer: Sendable {
     var body: Data
     var recipientsJSON: String
     var headers: HeaderSummary
+    /// Header and body text for the full-text index, extracted before the writer runs.
+    var searchText: SearchableText
 }
 
 enum TransferValidation {
@@ -65,7 +67,7 @@ enum TransferValidation {
 
         let recipientsJSON = try jsonArray(transfer.recipients)
         return PreparedTransfer(transfer: transfer, body: Data(body), recipientsJSON: recipientsJSON,
-                                headers: HeaderSummary(scanning: body))
+                                headers: HeaderSummary(scanning: body), searchText: SearchableText(message: body))
     }
 
     private static func checkName(_ value: String, _ what: String,

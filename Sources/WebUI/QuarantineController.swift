@@ -51,30 +51,15 @@ public struct QuarantineController: Sendable {
         }
     }
 
+    /// `GET /messages`: search (every parameter optional), newest first, cursor paged.
     @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> Response {
         try await require(.read, context)
-        let query = request.uri.queryParameters
-        let known: Set<String> = ["quarantine", "limit", "cursor"]
-        for (name, _) in query where !known.contains(String(name)) {
-            throw Problem.invalid(String(name), "unknown query parameter \(name) (this endpoint takes \(known.sorted().joined(separator: ", ")))")
-        }
-        var limit = 50
-        if let text = query["limit"] {
-            guard let value = Int(text), (1...Self.maxLimit).contains(value) else {
-                throw Problem.invalid("limit", "limit must be a whole number from 1 to \(Self.maxLimit) (got \(String(text).prefix(40)))")
-            }
-            limit = value
-        }
-        let quarantine = query["quarantine"].map(String.init)
-        if let quarantine, quarantine.isEmpty || quarantine.utf8.count > 64 {
-            throw Problem.invalid("quarantine", "quarantine must be a quarantine name of 1 to 64 characters")
-        }
-        let cursor = query["cursor"].map(String.init)
-        let page: QuarantineListPage
+        let query = try MessageSearchParameters.query(request.uri.queryParameters)
+        let page: (items: [QuarantinedMessage], next: String?)
         do {
-            page = try await store.list(quarantine: quarantine, limit: limit, after: cursor)
+            page = try await store.search(query)
         } catch let error as QuarantineStoreError where error.code == .invalidArgument {
-            throw Problem.invalid("cursor", error.message)
+            throw MessageSearchParameters.problem(error)
         } catch {
             throw mapped(error)
         }

@@ -145,6 +145,40 @@ import Testing
         }
     }
 
+    @Test func searchParametersFindAndRefuseByName() async throws {
+        try await withAPI { fixture, client in
+            let token = fixture.tokens[.readOnly]
+            func ids(_ query: String) async throws -> [String] {
+                let response = try await client.execute(uri: "/api/v1/messages?\(query)", method: .get, headers: Self.headers(token))
+                #expect(response.status == .ok, "\(query): \(String(buffer: response.body))")
+                return (try Self.json(response)["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            }
+            #expect(try await ids("q=body") .count == 2)
+            #expect(try await ids("q=t-2") == [fixture.twoHoldsQID.rawValue])
+            #expect(try await ids("subject=t-1") == [fixture.policyQID.rawValue])
+            #expect(try await ids("from=alice%40example.org").count == 2)
+            #expect(try await ids("reason=Eicar-Test-Signature") == [fixture.twoHoldsQID.rawValue])
+            #expect(try await ids("kind=antivirus") == [fixture.twoHoldsQID.rawValue])
+            #expect(try await ids("gateway=gw1&quarantine=Policy&order=oldest") == [fixture.policyQID.rawValue, fixture.twoHoldsQID.rawValue])
+            #expect(try await ids("after=2026-01-01&before=2027-01-01T00:00:00Z").count == 2)
+            #expect(try await ids("min_size=1&max_size=100000").count == 2)
+            #expect(try await ids("q=nothing-like-this").isEmpty)
+            // Hostile full-text input: results or a named refusal, never a 500.
+            for hostile in ["%22", "%2A", "NEAR%28", "%27%3B%20DROP%20TABLE%20messages%3B--", "%28%28%28", "a%20OR%20b", "%00"] {
+                let response = try await client.execute(uri: "/api/v1/messages?q=\(hostile)", method: .get, headers: Self.headers(token))
+                #expect(response.status == .ok || response.status == .badRequest, "q=\(hostile): \(response.status)")
+                if response.status == .badRequest { try Self.expectProblem(response, .badRequest, field: "q") }
+            }
+            for (query, field) in [("after=yesterday", "after"), ("after=2027-01-01&before=2026-01-01", "before"),
+                                   ("kind=virus", "kind"), ("order=random", "order"), ("min_size=-1", "min_size"),
+                                   ("min_size=10&max_size=5", "max_size"), ("all=maybe", "all"), ("q=", "q"),
+                                   ("q=" + String(repeating: "x", count: 2000), "q"), ("cursor=n1&order=largest", "cursor")] {
+                let response = try await client.execute(uri: "/api/v1/messages?\(query)", method: .get, headers: Self.headers(token))
+                try Self.expectProblem(response, .badRequest, field: field)
+            }
+        }
+    }
+
     @Test func oneMessageItsRawFormAndBadIds() async throws {
         try await withAPI { fixture, client in
             let token = fixture.tokens[.operator]
