@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -127,14 +128,18 @@ public final class SMTPClientConnection: Sendable {
             throw SMTPClientError.tlsFailed("TLS is required but no TLS client context is available")
         }
         let channel: Channel
+        // The handler as it was added: once the setup deadline closed the channel it is no
+        // longer in the pipeline, and its greeting future holds the reason (the timeout).
+        let added = NIOLockedValueBox<NIOLoopBound<SMTPClientHandler>?>(nil)
         do {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(options.connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            SMTPClientHandler(replyTimeout: options.replyTimeout, setupTimeout: options.setupTimeout))
+                        let handler = SMTPClientHandler(replyTimeout: options.replyTimeout, setupTimeout: options.setupTimeout)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                        added.withLockedValue { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
                     }
                 }
                 .connect(host: host, port: port).get()
@@ -142,9 +147,10 @@ public final class SMTPClientConnection: Sendable {
             throw SMTPClientError.connectFailed("\(error)")
         }
         onConnected(channel.localAddress?.ipAddress ?? "unknown")
-        let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: SMTPClientHandler.self), eventLoop: channel.eventLoop)
-        }.get()
+        guard let handler = added.withLockedValue({ $0 }) else {
+            channel.close(promise: nil)
+            throw SMTPClientError.connectionClosed
+        }
         do {
             let greeting = try await expectReply(channel: channel, handler: handler)
             guard greeting.code == 220 else { throw SMTPClientError.refused(stage: "greeting", reply: greeting) }

@@ -59,6 +59,26 @@ struct SMTPClientConnectionTests {
         }
     }
 
+    /// The deadline may close the connection before `connect` even looks at it (a loaded
+    /// machine): the caller still learns it was the setup deadline.
+    @Test func aDeadlineThatFiresAtOnceIsStillReportedAsTheDeadline() async throws {
+        var script = ScriptedSMTPPeer.Script()
+        script.greeting = nil
+        try await withPeer(script) { peer in
+            for _ in 0..<20 {
+                let options = SMTPClientOptions(localHostname: "client.test", setupTimeout: .nanoseconds(1))
+                let result = await finishing(within: 180, unblock: { await peer.close() }) {
+                    try await connect(peer, options)
+                }
+                guard case .failure(let error) = result, case SMTPClientError.timeout(let stage) = error else {
+                    Issue.record("expected the setup deadline, got \(result)")
+                    return
+                }
+                #expect(stage.contains("connection setup"))
+            }
+        }
+    }
+
     @Test func plaintextAfterTheStartTLSReplyIsDroppedUnread() async throws {
         let certificate = try TestCertificate()
         var script = ScriptedSMTPPeer.Script()
