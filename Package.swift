@@ -169,6 +169,13 @@ let package = Package(
             ],
             exclude: ["README.md"]
         ),
+        // scripts/bench-quarantine: loads a million synthetic messages, times each search.
+        .executableTarget(
+            name: "QuarantineBench",
+            dependencies: ["QuarantineStore", "Scanning", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/QuarantineBench"
+        ),
         .testTarget(
             name: "SMTPProtocolTests",
             dependencies: [

@@ -133,7 +133,10 @@ struct SearchPlanner {
             conditions += holds.sql
             arguments += holds.arguments
         } else if !holds.sql.isEmpty {
-            conditions.append("EXISTS (SELECT 1 FROM holds h WHERE h.message = m.id AND \(holds.sql.joined(separator: " AND ")))")
+            // `+h.column`: only the primary key (message, quarantine) may serve the probe; left
+            // free, SQLite may pick a holds index on another column and scan its whole range per row.
+            let unindexed = holds.sql.map { "+" + $0 }
+            conditions.append("EXISTS (SELECT 1 FROM holds h WHERE h.message = m.id AND \(unindexed.joined(separator: " AND ")))")
             arguments += holds.arguments
         }
         let message = messageConditions()

@@ -1,0 +1,231 @@
+// Benchmark (not a test) of the quarantine store at scale: loads COUNT synthetic
+// quarantined messages through `storeTransfer` (CALLERS concurrent callers, group commit,
+// fsync on unless FSYNC=0), then times each kind of `search`. Run it with
+// scripts/bench-quarantine, which builds it with -O. Environment:
+//   COUNT=1000000 DIR=/tmp/lazaret-bench-quarantine CALLERS=64 FSYNC=1 QUERIES=200
+// A store already loaded in DIR (file DIR/loaded) is searched without loading again; an
+// interrupted load resumes at its last complete chunk of 10 000.
+import Foundation
+import GRDB
+import Logging
+import QuarantineStore
+import Scanning
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let environment = ProcessInfo.processInfo.environment
+let count = Int(environment["COUNT"] ?? "") ?? 1_000_000
+let directory = environment["DIR"] ?? "/tmp/lazaret-bench-quarantine"
+let callers = Int(environment["CALLERS"] ?? "") ?? 64
+let fsync = environment["FSYNC"] != "0"
+let queriesPerKind = Int(environment["QUERIES"] ?? "") ?? 200
+let chunk = 10_000
+
+/// The store's clock during the load: just after the newest message generated, so stored
+/// times (and hold expiry) spread over the same 30 days as the received times.
+final class SimulatedClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var latest = SyntheticMail.base
+    func advance(to date: Date) { lock.lock(); if date > latest { latest = date }; lock.unlock() }
+    func now() -> Date { lock.lock(); defer { lock.unlock() }; return latest.addingTimeInterval(5) }
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+func diskBytes(_ path: String) -> Int {
+    var total = 0
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
+        var info = stat()
+        if stat(path + "/" + name, &info) == 0 { total += Int(info.st_blocks) * 512 }
+    }
+    return total
+}
+
+func fileBytes(_ path: String) -> Int {
+    ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+}
+
+func log(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+let mail = SyntheticMail(count: count)
+let clock = SimulatedClock()
+var logger = Logger(label: "bench")
+logger.logLevel = .warning
+let options = QuarantineStoreOptions(fsync: fsync, logger: logger, now: { clock.now() })
+let loadedMarker = directory + "/loaded"
+let progressFile = directory + "/progress"
+
+let store = try QuarantineStore.open(directory: directory, options: options)
+if !FileManager.default.fileExists(atPath: loadedMarker) {
+    let resumeAt = (try? String(contentsOfFile: progressFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+    log("quarantine bench: loading \(count - resumeAt) of \(count) messages (\(callers) callers, fsync \(fsync ? "on" : "off")) into \(directory)")
+    let timer = ContinuousClock()
+    let start = timer.now
+    var bodyBytes = 0
+    var lastReport = start
+    var lastDone = resumeAt
+    for chunkStart in stride(from: resumeAt, to: count, by: chunk) {
+        let chunkEnd = min(count, chunkStart + chunk)
+        bodyBytes += try await withThrowingTaskGroup(of: Int.self) { group in
+            for caller in 0..<callers {
+                group.addTask {
+                    var bytes = 0
+                    var index = chunkStart + caller
+                    while index < chunkEnd {
+                        let message = mail.message(index)
+                        clock.advance(to: message.transfer.receivedAt)
+                        _ = try await store.storeTransfer(message.transfer, body: message.body)
+                        bytes += message.body.count
+                        index += callers
+                    }
+                    return bytes
+                }
+            }
+            var total = 0
+            for try await bytes in group { total += bytes }
+            return total
+        }
+        try "\(chunkEnd)".write(toFile: progressFile, atomically: true, encoding: .utf8)
+        if timer.now - lastReport > .seconds(30) || chunkEnd == count {
+            let elapsed = seconds(timer.now - start)
+            let recent = seconds(timer.now - lastReport)
+            log(String(format: "  %7d stored, %.0f s, %.0f msg/s overall, %.0f msg/s last %.0f s, database %.1f GiB",
+                       chunkEnd, elapsed, Double(chunkEnd - resumeAt) / elapsed, Double(chunkEnd - lastDone) / recent, recent,
+                       Double(fileBytes(store.databasePath)) / Double(1 << 30)))
+            lastReport = timer.now
+            lastDone = chunkEnd
+        }
+    }
+    let elapsed = seconds(timer.now - start)
+    let statistics = await store.ingestStatistics()
+    log(String(format: "quarantine bench: ingest %d messages (%.1f GiB of bodies, mean %.1f KB) in %.0f s = %.0f msg/s, %.1f MB/s; %d commits (%.1f per commit)",
+               count - resumeAt, Double(bodyBytes) / Double(1 << 30), Double(bodyBytes) / Double(max(1, count - resumeAt)) / 1024,
+               elapsed, Double(count - resumeAt) / elapsed, Double(bodyBytes) / elapsed / 1e6, statistics.commits,
+               Double(statistics.transfers) / Double(max(1, statistics.commits))))
+    try "\(count)".write(toFile: loadedMarker, atomically: true, encoding: .utf8)
+}
+
+// MARK: Searches
+
+struct Kind {
+    var name: String
+    var make: (inout SplitMix64) -> SearchQuery
+}
+
+func day(_ random: inout SplitMix64) -> Date {
+    SyntheticMail.base.addingTimeInterval(Double(random.next() % UInt64(SyntheticMail.days - 1)) * 86_400)
+}
+
+func sample(_ random: inout SplitMix64) -> SyntheticMail.Message {
+    mail.message(Int(random.next() % UInt64(count)))
+}
+
+let kinds: [Kind] = [
+    Kind(name: "sender (address)") { SearchQuery(sender: sample(&$0).transfer.mailFrom) },
+    Kind(name: "sender (domain)") { SearchQuery(sender: String(sample(&$0).transfer.mailFrom.split(separator: "@")[1])) },
+    Kind(name: "recipient (address)") { SearchQuery(recipient: sample(&$0).transfer.recipients[0]) },
+    Kind(name: "subject (word)") { SearchQuery(subject: sample(&$0).subjectWord) },
+    Kind(name: "full text (word of a body)") { SearchQuery(text: sample(&$0).bodyWord) },
+    Kind(name: "full text (two words)") { random in
+        SearchQuery(text: "\(sample(&random).bodyWord) \(mail.words[Int(random.next() % 3_000)])")
+    },
+    Kind(name: "full text (rare word)") { SearchQuery(text: mail.words[20_000 + Int($0.next() % 10_000)]) },
+    Kind(name: "gateway") { SearchQuery(gateway: mail.gateways[Int($0.next() % UInt64(mail.gateways.count))]) },
+    Kind(name: "quarantine") { SearchQuery(quarantine: ["Policy", "Virus", "Outbreak", "Legal", "Unclassified"][Int($0.next() % 5)]) },
+    Kind(name: "reason (virus name)") { SearchQuery(reason: mail.viruses[Int($0.next() % UInt64(mail.viruses.count))]) },
+    Kind(name: "reason (filter name)") { SearchQuery(reason: mail.filters[Int($0.next() % UInt64(mail.filters.count))]) },
+    Kind(name: "received date range (1 day)") { random in
+        let from = day(&random)
+        return SearchQuery(receivedAfter: from, receivedBefore: from.addingTimeInterval(86_400))
+    },
+    Kind(name: "expiry range (1 day)") { random in
+        let from = day(&random).addingTimeInterval(3 * 86_400)
+        return SearchQuery(expiresAfter: from, expiresBefore: from.addingTimeInterval(86_400))
+    },
+    Kind(name: "size range (±2 KB)") { random in
+        let size = 2_048 + Int(random.next() % 48_000)
+        return SearchQuery(minSize: size - 2_048, maxSize: size + 2_048)
+    },
+    Kind(name: "combined (word, gateway, quarantine, 7 days)") { random in
+        let message = sample(&random)
+        return SearchQuery(text: message.bodyWord, gateway: message.transfer.gateway, quarantine: message.transfer.holds[0].quarantine,
+                           receivedAfter: message.transfer.receivedAt.addingTimeInterval(-5 * 86_400),
+                           receivedBefore: message.transfer.receivedAt.addingTimeInterval(2 * 86_400))
+    },
+    Kind(name: "combined, visible to Policy+Virus only") { random in
+        let message = sample(&random)
+        return SearchQuery(sender: String(message.transfer.mailFrom.split(separator: "@")[1]),
+                           receivedAfter: message.transfer.receivedAt.addingTimeInterval(-10 * 86_400))
+    },
+    Kind(name: "full text (word), largest first") { random in
+        var query = SearchQuery(text: sample(&random).bodyWord)
+        query.order = .largest
+        return query
+    },
+    Kind(name: "no filter, smallest first") { _ in SearchQuery(order: .smallest) },
+]
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+}
+
+log("quarantine bench: \(queriesPerKind) searches per kind, first page of 50 and the page after it, \(count) messages")
+log("| search | p50 ms | p99 ms | max ms | next page p99 ms | mean hits on page 1 |")
+log("| --- | --- | --- | --- | --- | --- |")
+let timer = ContinuousClock()
+for kind in kinds {
+    var random = SplitMix64(seed: UInt64(kind.name.utf8.count) &* 7919)
+    var first: [Double] = []
+    var second: [Double] = []
+    var hits = 0
+    let visible: Set<String>? = kind.name.contains("visible") ? ["Policy", "Virus"] : nil
+    for _ in 0..<queriesPerKind {
+        var query = kind.make(&random)
+        let start = timer.now
+        let page = try await store.search(query, visibleQuarantines: visible)
+        first.append(seconds(timer.now - start) * 1000)
+        hits += page.items.count
+        if let next = page.next {
+            query.cursor = next
+            let start = timer.now
+            _ = try await store.search(query, visibleQuarantines: visible)
+            second.append(seconds(timer.now - start) * 1000)
+        }
+    }
+    first.sort()
+    second.sort()
+    log(String(format: "| %@ | %.2f | %.2f | %.2f | %@ | %.1f |", kind.name, percentile(first, 0.5), percentile(first, 0.99),
+               first.last!, second.isEmpty ? "–" : String(format: "%.2f", percentile(second, 0.99)),
+               Double(hits) / Double(queriesPerKind)))
+}
+try store.close()
+
+// MARK: Sizes
+
+let databaseBytes = fileBytes(directory + "/quarantine.sqlite")
+let walBytes = fileBytes(directory + "/quarantine.sqlite-wal")
+let disk = diskBytes(directory)
+log(String(format: "quarantine bench: database %.2f GiB (+ WAL %.1f MiB), %.0f bytes per message; disk %.2f GiB = %.0f bytes per message",
+           Double(databaseBytes) / Double(1 << 30), Double(walBytes) / Double(1 << 20), Double(databaseBytes) / Double(count),
+           Double(disk) / Double(1 << 30), Double(disk) / Double(count)))
+if environment["DBSTAT"] != "0" {
+    var configuration = Configuration()
+    configuration.readonly = true
+    let queue = try DatabaseQueue(path: directory + "/quarantine.sqlite", configuration: configuration)
+    let rows = try queue.read { db in
+        try Row.fetchAll(db, sql: """
+            SELECT CASE WHEN name LIKE 'message_text%' THEN 'message_text (FTS5, all its tables)' ELSE name END AS part,
+                   SUM(pgsize) AS bytes FROM dbstat GROUP BY part ORDER BY bytes DESC
+            """)
+    }
+    for row in rows {
+        let part: String = row["part"]
+        let bytes: Int = row["bytes"]
+        log(String(format: "  %@: %.2f GiB, %.0f bytes per message", part, Double(bytes) / Double(1 << 30), Double(bytes) / Double(count)))
+    }
+}
