@@ -7,7 +7,7 @@ import Spool
 /// The spool behind `the.cpq.release.host`: the quarantine store itself. A release on the
 /// queue is a ``ReleaseRequest`` (durable in the store, `queued`) under a MID that lives as
 /// long as the process; its body is read from the store, and its outcome is written back
-/// there: accepted by the gateway (`markReleaseAccepted`, the body is removed), refused
+/// there: accepted by the gateway (`markReleaseAccepted`; the body stays until retention), refused
 /// (the queue's bounce handler calls `markReleaseFailed`), or deleted from the queue by an
 /// administrator. After a restart the store's pending releases are queued again under new
 /// MIDs; the release ids stay, so the gateway takes each one once.

@@ -143,7 +143,7 @@ public final class QuarantineStore: Sendable {
             let deleted = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM holds WHERE message = ? AND state = 'deleted')",
                                             arguments: [id]) ?? false
             throw QuarantineStoreError(.bodyRemoved, "the body of message \(qid) is no longer stored: it was removed "
-                + (deleted ? "when the message was deleted" : "when the gateway accepted its release"))
+                + (deleted ? "when the message was deleted" : "at the end of its retention"))
         }
     }
 
@@ -422,7 +422,8 @@ public final class QuarantineStore: Sendable {
     }
 
     /// Records that the gateway accepted the release (answered 250), with the MID it gave
-    /// the message if known, and removes the body (the gateway owns delivery now).
+    /// the message if known. The gateway owns delivery now; the body stays until the
+    /// message's retention ends (for download and investigation).
     /// Idempotent: accepting again changes nothing but a MID that was not known before.
     ///
     /// - Throws: `.releaseNotFound`; `.releaseState` when the release was recorded as failed.
@@ -582,8 +583,9 @@ public final class QuarantineStore: Sendable {
         case .requested, .queued:
             try db.execute(sql: "UPDATE releases SET state = 'accepted', state_at = ?, accepted_mid = ? WHERE release_id = ?",
                            arguments: [now, mid.map { Int64($0) }, releaseID])
-            let message = try Int64.fetchOne(db, sql: "SELECT message FROM releases WHERE release_id = ?", arguments: [releaseID])!
-            try removeBody(db, message: message, at: now)
+            // The body stays: the message can still be downloaded and found by its text until
+            // its retention ends (the sweeper removes it then), and the release path does not
+            // pay for forgetting its words in the search index.
         }
     }
 

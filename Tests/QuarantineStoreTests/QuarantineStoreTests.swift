@@ -235,8 +235,9 @@ import Testing
             try await store.markReleaseAccepted(request.releaseID, gatewayMID: 9002)   // idempotent: first MID stays
             try await store.markReleaseQueued(request.releaseID)                       // no step back
             #expect(try await store.pendingReleases().isEmpty)
-            // The gateway owns delivery now: the body is gone.
-            await #expect(throws: QuarantineStoreError(.bodyRemoved, "")) { try await store.body(qid) }
+            // The gateway owns delivery now; the body stays (download, investigation) until retention.
+            #expect(try await store.message(qid)?.hasBody == true)
+            #expect(try await !store.body(qid).isEmpty)
 
             now.advance(1)
             try await store.recordOutcome(releaseID: request.releaseID, recipient: "bob@example.com", status: .delivered,
