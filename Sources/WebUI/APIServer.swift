@@ -26,6 +26,7 @@ public enum APIServer {
         }
         let authenticated = api.group().add(middleware: BearerAuthenticator(users: users))
         QuarantineController(store: store, actions: actions).addRoutes(to: authenticated)
+        AuditController(store: store).addRoutes(to: authenticated)
         return router
     }
 

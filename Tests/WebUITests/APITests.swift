@@ -241,6 +241,42 @@ import Testing
         }
     }
 
+    @Test func theAuditLogIsForAdminsAndShowsEveryActionAndRefusal() async throws {
+        try await withAPI { fixture, client in
+            // An action, then a refusal by the store (release after delete).
+            _ = try await client.execute(uri: "/api/v1/messages/\(fixture.policyQID)/delete", method: .post,
+                                         headers: Self.headers(fixture.tokens[.operator]))
+            _ = try await client.execute(uri: "/api/v1/messages/\(fixture.policyQID)/release", method: .post,
+                                         headers: Self.headers(fixture.tokens[.admin]))
+            for role in [APIRole.operator, .readOnly, .helpDesk] {
+                try Self.expectProblem(try await client.execute(uri: "/api/v1/audit", method: .get, headers: Self.headers(fixture.tokens[role])),
+                                       .forbidden)
+            }
+            let listed = try await client.execute(uri: "/api/v1/audit?limit=10", method: .get, headers: Self.headers(fixture.tokens[.admin]))
+            #expect(listed.status == .ok)
+            let items = try #require(try Self.json(listed)["items"] as? [[String: Any]])
+            #expect(items.compactMap { $0["action"] as? String } == ["delete", "release"])
+            #expect(items.compactMap { $0["outcome"] as? String } == ["ok", "refused"])
+            #expect(items.first?["actor"] as? String == "api:u-operator")
+            #expect(items.first?["id"] as? String == fixture.policyQID.rawValue)
+            let verified = try Self.json(try await client.execute(uri: "/api/v1/audit/verify", method: .get,
+                                                                  headers: Self.headers(fixture.tokens[.admin])))
+            #expect(verified["intact"] as? Bool == true)
+            #expect(verified["verified_entries"] as? Int == 2)
+            let latest = try #require(verified["latest"] as? String)
+            let anchored = try Self.json(try await client.execute(uri: "/api/v1/audit/verify?anchor=\(latest)", method: .get,
+                                                                  headers: Self.headers(fixture.tokens[.admin])))
+            #expect(anchored["intact"] as? Bool == true)
+            let wrongAnchor = try Self.json(try await client.execute(uri: "/api/v1/audit/verify?anchor=2:\(String(repeating: "0", count: 64))",
+                                                                     method: .get, headers: Self.headers(fixture.tokens[.admin])))
+            #expect(wrongAnchor["intact"] as? Bool == false)
+            try Self.expectProblem(try await client.execute(uri: "/api/v1/audit/verify?anchor=nope", method: .get,
+                                                            headers: Self.headers(fixture.tokens[.admin])), .badRequest, field: "anchor")
+            try Self.expectProblem(try await client.execute(uri: "/api/v1/audit?limit=0", method: .get,
+                                                            headers: Self.headers(fixture.tokens[.admin])), .badRequest, field: "limit")
+        }
+    }
+
     @Test func badBodiesAreNamed() async throws {
         try await withAPI { fixture, client in
             let headers = Self.headers(fixture.tokens[.admin])
