@@ -54,9 +54,28 @@ func segmentFiles(_ directory: String) throws -> [String] {
 /// Copies every regular file of `source` into a new directory `destination`: the disk state a
 /// crash at this moment would leave (the spool syncs before acknowledging, so the page cache
 /// holds nothing acknowledged that the disk would not).
+///
+/// A copy file by file is not atomic: the spool may compact (write a segment, delete an old
+/// one) while it runs. A file that vanished during the copy, or a listing that changed,
+/// means the copy mixed two moments; it is made again until one listing holds throughout
+/// (the spool goes quiet once nothing more is written).
 func snapshotDirectory(_ source: String, to destination: String) throws {
-    try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
-    for name in try FileManager.default.contentsOfDirectory(atPath: source) {
-        try FileManager.default.copyItem(atPath: source + "/" + name, toPath: destination + "/" + name)
+    let files = FileManager.default
+    for _ in 0..<1000 {
+        try? files.removeItem(atPath: destination)
+        try files.createDirectory(atPath: destination, withIntermediateDirectories: true)
+        let before = try files.contentsOfDirectory(atPath: source).sorted()
+        var vanished = false
+        for name in before {
+            do {
+                try files.copyItem(atPath: source + "/" + name, toPath: destination + "/" + name)
+            } catch let error as CocoaError where error.code == .fileReadNoSuchFile || error.code == .fileNoSuchFile {
+                vanished = true
+                break
+            }
+        }
+        if !vanished, try files.contentsOfDirectory(atPath: source).sorted() == before { return }
+        usleep(10_000)
     }
+    throw CocoaError(.fileReadUnknown)
 }
