@@ -46,6 +46,9 @@ public struct QuarantineCommands: Sendable {
             ControlCommand(["quarantine", "list"], arguments: "[--quarantine NAME] [--limit N] [--cursor C]",
                            summary: "messages still held, newest first (\(Self.defaultListLimit) at a time; --limit 1-\(QuarantineStoreOptions.maxListLimit))",
                            run: list),
+            ControlCommand(["quarantine", "search"],
+                           arguments: "[--text T] [--from A] [--rcpt A] [--subject S] [--gateway G] [--quarantine Q] [--reason R] [--order newest|oldest|largest|smallest] [--limit N] [--cursor C]",
+                           summary: "held messages matching every filter given (full text of headers and body with --text)", run: search),
             ControlCommand(["quarantine", "show"], arguments: "QID",
                            summary: "one message: envelope, quarantines with reasons, release history", run: show),
             ControlCommand(["quarantine", "release"], arguments: "QID [--from Q1,Q2] [--user NAME]",
@@ -73,17 +76,45 @@ public struct QuarantineCommands: Sendable {
                 return "no messages held" + (quarantine.map { " in \(quoted($0))" } ?? "")
                     + (arguments.value("cursor") == nil ? "" : " after this cursor")
             }
-            var table = TextTable(["QID", "RECEIVED", "GATEWAY", "MID", "FROM", "TO", "SUBJECT", "QUARANTINES"], maxCellWidth: 60)
-            for message in page.items {
-                let to = (message.recipients.first ?? "") + (message.recipients.count > 1 ? " (+\(message.recipients.count - 1))" : "")
-                table.append([message.qid.rawValue, time(message.receivedAt), message.gateway, "\(message.gatewayMID)",
-                              message.mailFrom.isEmpty ? "<>" : message.mailFrom, to, message.subject ?? "",
-                              message.holds.map { "\($0.quarantine):\($0.state.rawValue)" }.joined(separator: ", ")])
-            }
-            var text = table.render()
-            if let next = page.next { text += "\nnext cursor: \(next)" }
-            return text
+            return Self.render(page.items, next: page.next)
         }
+    }
+
+    /// `quarantine search [--text T] [--from A] ...`: the store's search (docs/QUARANTINE-STORE.md, "Search").
+    public func search(_ args: [String]) async -> ControlResponse {
+        await answer {
+            let arguments = try CommandArguments(args, options: ["text", "from", "rcpt", "subject", "gateway", "quarantine", "reason",
+                                                                 "order", "limit", "cursor"])
+            _ = try arguments.requirePositional(0, usage: "quarantine search [--text T] [--from A] [--rcpt A] [--subject S] [--gateway G] [--quarantine Q] [--reason R] [--order O] [--limit N] [--cursor C]")
+            var query = SearchQuery(text: arguments.value("text"), sender: arguments.value("from"), recipient: arguments.value("rcpt"),
+                                    subject: arguments.value("subject"), gateway: arguments.value("gateway"),
+                                    quarantine: arguments.value("quarantine"), reason: arguments.value("reason"),
+                                    limit: try arguments.integer("limit", in: 1...SearchQuery.maxLimit) ?? Self.defaultListLimit,
+                                    cursor: arguments.value("cursor"))
+            if let order = arguments.value("order") {
+                guard let parsed = SearchQuery.Order(rawValue: order) else {
+                    throw CommandArgumentError("--order \(quoted(order)): use newest, oldest, largest or smallest")
+                }
+                query.order = parsed
+            }
+            let page = try await store.search(query)
+            guard !page.items.isEmpty else { return "no held message matches" + (query.cursor == nil ? "" : " after this cursor") }
+            return Self.render(page.items, next: page.next)
+        }
+    }
+
+    /// The table of `list` and `search`, and the next cursor when there is one.
+    static func render(_ items: [QuarantinedMessage], next: String?) -> String {
+        var table = TextTable(["QID", "RECEIVED", "GATEWAY", "MID", "FROM", "TO", "SUBJECT", "QUARANTINES"], maxCellWidth: 60)
+        for message in items {
+            let to = (message.recipients.first ?? "") + (message.recipients.count > 1 ? " (+\(message.recipients.count - 1))" : "")
+            table.append([message.qid.rawValue, time(message.receivedAt), message.gateway, "\(message.gatewayMID)",
+                          message.mailFrom.isEmpty ? "<>" : message.mailFrom, to, message.subject ?? "",
+                          message.holds.map { "\($0.quarantine):\($0.state.rawValue)" }.joined(separator: ", ")])
+        }
+        var text = table.render()
+        if let next { text += "\nnext cursor: \(next)" }
+        return text
     }
 
     /// `quarantine show QID`

@@ -9,7 +9,7 @@ struct QuarantineCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quarantine",
         abstract: "List, show, release or delete quarantined messages on the running manager.",
-        subcommands: [List.self, Show.self, Release.self, ReleaseAll.self, Delete.self, Audit.self])
+        subcommands: [List.self, Search.self, Show.self, Release.self, ReleaseAll.self, Delete.self, Audit.self])
 
     /// Where the manager's control socket is.
     struct Connection: ParsableArguments {
@@ -59,6 +59,32 @@ struct QuarantineCommand: AsyncParsableCommand {
             if let quarantine { args += ["--quarantine", quarantine] }
             if let limit { args += ["--limit", limit] }
             if let cursor { args += ["--cursor", cursor] }
+            try await connection.run(args)
+        }
+    }
+
+    struct Search: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Held messages matching every filter given; --text searches headers and body text.")
+
+        @Option(help: "Words (all must match) or \"a phrase\" in the envelope, headers or body text.") var text: String?
+        @Option(help: "The envelope sender (words of it).") var from: String?
+        @Option(help: "An envelope recipient (words of it).") var rcpt: String?
+        @Option(help: "Words of the subject.") var subject: String?
+        @Option(help: "The originating gateway.") var gateway: String?
+        @Option(help: "Only this quarantine.") var quarantine: String?
+        @Option(help: "Filter name, virus name or outbreak rule.") var reason: String?
+        @Option(help: "newest (default), oldest, largest or smallest.") var order: String?
+        @Option(help: "Messages per page (1-1000, default 50).") var limit: String?
+        @Option(help: "Continue after this cursor (same filters and order).") var cursor: String?
+        @OptionGroup var connection: Connection
+
+        func run() async throws {
+            var args = ["quarantine", "search"]
+            for (name, value) in [("text", text), ("from", from), ("rcpt", rcpt), ("subject", subject), ("gateway", gateway),
+                                  ("quarantine", quarantine), ("reason", reason), ("order", order), ("limit", limit), ("cursor", cursor)] {
+                if let value { args += ["--\(name)", value] }
+            }
             try await connection.run(args)
         }
     }

@@ -27,6 +27,28 @@ import Testing
         }
     }
 
+    @Test("search finds by subject, full text and reason, pages, and names a bad option")
+    func searchFindsAndRefuses() async throws {
+        try await withCommands { commands, store, _ in
+            let report = try await store.add("t1", holds: [policyHold], subject: "Quarterly report")
+            let invoice = try await store.add("t2", holds: [virusHold], subject: "Invoice attached")
+            let bySubject = await commands.search(["--subject", "quarterly"])
+            #expect(bySubject.ok && bySubject.output.contains(report.rawValue) && !bySubject.output.contains(invoice.rawValue), "\(bySubject.output)")
+            let byText = await commands.search(["--text", "invoice"])
+            #expect(byText.ok && byText.output.contains(invoice.rawValue) && !byText.output.contains(report.rawValue), "\(byText.output)")
+            let byReason = await commands.search(["--reason", "Eicar-Test-Signature"])
+            #expect(byReason.ok && byReason.output.contains(invoice.rawValue) && !byReason.output.contains(report.rawValue), "\(byReason.output)")
+            let paged = await commands.search(["--limit", "1", "--order", "oldest"])
+            #expect(paged.ok && paged.output.contains(report.rawValue) && paged.output.contains("next cursor: o"), "\(paged.output)")
+            let none = await commands.search(["--text", "nothing-like-this"])
+            #expect(none == .success("no held message matches"))
+            let badOrder = await commands.search(["--order", "random"])
+            #expect(!badOrder.ok && badOrder.output.contains("--order"), "\(badOrder.output)")
+            let badCursor = await commands.search(["--cursor", "zzz"])
+            #expect(!badCursor.ok && badCursor.output.contains("cursor"), "\(badCursor.output)")
+        }
+    }
+
     @Test("list pages with --limit and --cursor, and filters with --quarantine")
     func listPagesAndFilters() async throws {
         try await withCommands { commands, store, _ in
