@@ -68,7 +68,11 @@ struct DeliveryTLSTests {
             "--server", "127.0.0.1:\(gateway.port)", "--from", "a@sender.example", "--to", "b@rcpt.example",
         ])
         #expect(status == 0, "\(output)")
-        try Harness.waitUntil("the message at smtp-sink after two hops") { sink.messages.count == 1 }
+        // smtp-sink writes its dump while we may read it: wait for the whole message (its end).
+        try Harness.waitUntil("the message at smtp-sink after two hops") {
+            sink.messages.count == 1 && sink.messages.first?.contains("(Lazaret) with ESMTP") == true
+                && sink.messages.first?.contains("Message-Id:") == true
+        }
         #expect(gateway.mailLogs.range(of: #"Info: DCID \d+ TLS success protocol TLSv1\.[23]"#, options: .regularExpression) != nil,
                 "\(gateway.mailLogs)")
         #expect(nextHop.mailLogs.contains("TLS success protocol TLSv1."), "\(nextHop.mailLogs)")
