@@ -27,7 +27,7 @@ public struct SearchQuery: Sendable, Hashable {
     }
 
     /// Largest page `search` returns.
-    public static let maxLimit = 1000
+    public static let maxLimit = QuarantineStoreOptions.maxListLimit
     /// Page size when none is given.
     public static let defaultLimit = 50
     /// Longest text filter accepted (UTF-8 bytes).
