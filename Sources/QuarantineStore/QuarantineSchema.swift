@@ -83,6 +83,7 @@ enum QuarantineSchema {
         }
         migrator.registerMigration(AuditSchema.migrationName, migrate: AuditSchema.migrate)
         SearchSchema.register(in: &migrator)
+        migrator.registerMigration(DefinitionsSchema.migrationName, migrate: DefinitionsSchema.migrate)
         return migrator
     }
 }

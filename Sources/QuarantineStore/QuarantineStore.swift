@@ -27,6 +27,8 @@ public final class QuarantineStore: Sendable {
     let ingest: TransferIngest
     let options: QuarantineStoreOptions
     private let lock: DirectoryLock
+    /// `purgeBodies` has looked at every hold that expired before this (seconds since 1970).
+    let purgeWatermark = LockedValue<Double>(0)
 
     // MARK: Opening
 
@@ -280,7 +282,7 @@ public final class QuarantineStore: Sendable {
         }
     }
 
-    private static func releaseOne(_ db: Database, _ qid: QID, from quarantines: Set<String>?, by user: String, at now: Double,
+    static func releaseOne(_ db: Database, _ qid: QID, from quarantines: Set<String>?, by user: String, at now: Double,
                                    logger: Logger) throws -> ReleaseRequest? {
         let newReleaseID = UUID().uuidString.lowercased()
         guard let row = try StoredRows.messageRow(db, qid: qid) else { throw Self.notFound(qid) }
@@ -300,23 +302,33 @@ public final class QuarantineStore: Sendable {
         let stillHeld = holds.filter { $0.state == .held && !targetNames.contains($0.quarantine) }
         guard stillHeld.isEmpty else { return nil }
 
-        if let latest = try Row.fetchOne(db, sql: StoredRows.requestSelect + " WHERE r.message = ? ORDER BY r.id DESC LIMIT 1",
+        if let latest = try Row.fetchOne(db, sql: StoredRows.requestSelect + " WHERE r.message = ? AND r.kind = 'release' ORDER BY r.id DESC LIMIT 1",
                                          arguments: [id]),
            try StoredRows.releaseState(latest) != .failed {
             return try StoredRows.request(latest)
         }
         let names = holds.map(\.quarantine).sorted()
+        // Released before expiry: the quarantines' release options apply (tag, header, strip).
+        var options = ReleaseOptions()
+        if user != Retention.expiryActor {
+            let definitions = try DefinitionRows.all(db)
+            options = ReleaseOptions.merged(holds.compactMap { hold in
+                definitions.first { $0.name == hold.quarantine }?.releaseOptions
+            })
+        }
+        let optionsJSON = options.isEmpty ? nil : String(decoding: try JSONEncoder().encode(options), as: UTF8.self)
         try db.execute(sql: """
-            INSERT INTO releases (release_id, message, requested_by, requested_at, quarantines, state, state_at)
-            VALUES (?, ?, ?, ?, ?, 'requested', ?)
-            """, arguments: [newReleaseID, id, user, now, try TransferValidation.jsonArray(names), now])
+            INSERT INTO releases (release_id, message, requested_by, requested_at, quarantines, state, state_at, options)
+            VALUES (?, ?, ?, ?, ?, 'requested', ?, ?)
+            """, arguments: [newReleaseID, id, user, now, try TransferValidation.jsonArray(names), now, optionsJSON])
         logger.info("quarantine store: message \(qid) released by \(user) from \(names.joined(separator: ", ")); release \(newReleaseID)")
         let message = try StoredRows.message(row, holds: [])
         return ReleaseRequest(releaseID: newReleaseID, qid: qid, gateway: message.gateway,
                               gatewayMID: message.gatewayMID, gatewayICID: message.gatewayICID,
                               mailFrom: message.mailFrom, recipients: message.recipients,
                               smtpUTF8: message.smtpUTF8, resumeAt: message.resumeAt, quarantines: names,
-                              requestedBy: user, requestedAt: Date(timeIntervalSince1970: now), state: .requested)
+                              requestedBy: user, requestedAt: Date(timeIntervalSince1970: now), state: .requested,
+                              options: options)
     }
 
     /// Deletes the message from `quarantines` (nil: from every quarantine it is in). Deleted
@@ -334,29 +346,34 @@ public final class QuarantineStore: Sendable {
         let now = options.now().timeIntervalSince1970
         let logger = options.logger
         try await auditedWrite("deleting message \(qid)", .delete, qid, from: quarantines, by: user, audit, at: now) { db in
-            guard let row = try StoredRows.messageRow(db, qid: qid) else { throw Self.notFound(qid) }
-            let id: Int64 = row["id"]
-            let holds = try StoredRows.holds(db, messages: [id])[id] ?? []
-            let targets = quarantines == nil ? holds : try Self.targets(of: quarantines, in: holds, qid: qid)
-            if let latest = try Row.fetchOne(db, sql: "SELECT release_id, requested_by, state FROM releases WHERE message = ? ORDER BY id DESC LIMIT 1",
-                                             arguments: [id]),
-               try StoredRows.releaseState(latest) != .failed {
-                let releaseID: String = latest["release_id"]
-                let by: String = latest["requested_by"]
-                throw QuarantineStoreError(.released, "message \(qid) was already released for delivery by \(by) (release \(releaseID)); it can no longer be deleted")
-            }
-            let changed = targets.filter { $0.state != .deleted }
-            for hold in changed {
-                try db.execute(sql: "UPDATE holds SET state = 'deleted', acted_by = ?, acted_at = ? WHERE message = ? AND quarantine = ?",
-                               arguments: [user, now, id, hold.quarantine])
-            }
-            let changedNames = Set(changed.map(\.quarantine))
-            if !holds.contains(where: { $0.state == .held && !changedNames.contains($0.quarantine) }) {
-                try Self.removeBody(db, message: id, at: now)
-            }
-            if !changed.isEmpty {
-                logger.info("quarantine store: message \(qid) deleted by \(user) from \(changed.map(\.quarantine).joined(separator: ", "))")
-            }
+            try Self.deleteOne(db, qid, from: quarantines, by: user, at: now, logger: logger)
+        }
+    }
+
+    static func deleteOne(_ db: Database, _ qid: QID, from quarantines: Set<String>?, by user: String, at now: Double,
+                          logger: Logger) throws {
+        guard let row = try StoredRows.messageRow(db, qid: qid) else { throw Self.notFound(qid) }
+        let id: Int64 = row["id"]
+        let holds = try StoredRows.holds(db, messages: [id])[id] ?? []
+        let targets = quarantines == nil ? holds : try Self.targets(of: quarantines, in: holds, qid: qid)
+        if let latest = try Row.fetchOne(db, sql: "SELECT release_id, requested_by, state FROM releases WHERE message = ? AND kind = 'release' ORDER BY id DESC LIMIT 1",
+                                         arguments: [id]),
+           try StoredRows.releaseState(latest) != .failed {
+            let releaseID: String = latest["release_id"]
+            let by: String = latest["requested_by"]
+            throw QuarantineStoreError(.released, "message \(qid) was already released for delivery by \(by) (release \(releaseID)); it can no longer be deleted")
+        }
+        let changed = targets.filter { $0.state != .deleted }
+        for hold in changed {
+            try db.execute(sql: "UPDATE holds SET state = 'deleted', acted_by = ?, acted_at = ? WHERE message = ? AND quarantine = ?",
+                           arguments: [user, now, id, hold.quarantine])
+        }
+        let changedNames = Set(changed.map(\.quarantine))
+        if !holds.contains(where: { $0.state == .held && !changedNames.contains($0.quarantine) }) {
+            try Self.removeBody(db, message: id, at: now)
+        }
+        if !changed.isEmpty {
+            logger.info("quarantine store: message \(qid) deleted by \(user) from \(changed.map(\.quarantine).joined(separator: ", "))")
         }
     }
 
@@ -547,13 +564,13 @@ public final class QuarantineStore: Sendable {
         }
     }
 
-    private static func notFound(_ qid: QID) -> QuarantineStoreError {
+    static func notFound(_ qid: QID) -> QuarantineStoreError {
         QuarantineStoreError(.notFound, "no quarantined message has QID \(qid)")
     }
 
     /// The holds named by `quarantines` (nil: those still held); throws `.notHeld` naming
     /// the message's quarantines when a name is not one of them.
-    private static func targets(of quarantines: Set<String>?, in holds: [QuarantineHold], qid: QID) throws -> [QuarantineHold] {
+    static func targets(of quarantines: Set<String>?, in holds: [QuarantineHold], qid: QID) throws -> [QuarantineHold] {
         guard let quarantines else { return holds.filter { $0.state == .held } }
         let unknown = quarantines.subtracting(holds.map(\.quarantine)).sorted()
         guard unknown.isEmpty else {
@@ -589,7 +606,7 @@ public final class QuarantineStore: Sendable {
         }
     }
 
-    private static func removeBody(_ db: Database, message: Int64, at now: Double) throws {
+    static func removeBody(_ db: Database, message: Int64, at now: Double) throws {
         try SearchIndex.forgetBody(db, message: message)
         try db.execute(sql: "DELETE FROM bodies WHERE message = ?", arguments: [message])
         try db.execute(sql: "UPDATE messages SET body_removed_at = ? WHERE id = ? AND body_removed_at IS NULL",

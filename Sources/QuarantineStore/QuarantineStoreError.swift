@@ -27,6 +27,11 @@ public struct QuarantineStoreError: Error, Hashable, Sendable, CustomStringConve
         /// The release is in a state that does not allow the change (a failed release is
         /// never accepted, an accepted one never fails).
         public static let releaseState = Code(name: "releaseState")
+        /// The store is at its quota (`QuarantineStoreOptions.quotaBytes`): nothing was
+        /// stored; the CPQ listener answers 452 and the gateway keeps the message queued.
+        public static let full = Code(name: "full")
+        /// No quarantine of that name is defined, or a definition is not acceptable.
+        public static let quarantine = Code(name: "quarantine")
         /// SQLite failed (disk full, I/O error, closed store). Nothing of the call was committed,
         /// unless the failure came after the commit reached the disk (a retried transfer is
         /// then recognised as a duplicate).

@@ -29,6 +29,9 @@ public struct QuarantineStoreOptions: Sendable {
     /// `true` (the default): every commit is synced to disk before the call returns (SQLite
     /// `synchronous = FULL`, `fullfsync` on Darwin). `false` only for tests and benchmarks.
     public var fsync: Bool
+    /// The most body bytes the store keeps for all quarantines together; a transfer that
+    /// would go over is refused with `.full` (nil: no quota).
+    public var quotaBytes: Int64?
     public var logger: Logger
     /// The clock for `stored_at`, `requested_at`, outcome times and hold expiry.
     public var now: @Sendable () -> Date

@@ -15,9 +15,13 @@ public struct QuarantineHold: Sendable, Hashable {
     /// Quarantine, reason, stage, resume stage, retention and copy flag, as the gateway sent them.
     public var ticket: QuarantineTicket
     public var state: State
-    /// When retention ends: stored time + `ticket.retentionSeconds`; nil when the gateway
-    /// gave none (the quarantine's own retention applies).
+    /// When retention ends: stored time + `ticket.retentionSeconds`, or + the quarantine's
+    /// retention when the gateway gave none; later when an operator delayed it. (Nil only
+    /// for holds of a store older than quarantine definitions that nothing could date.)
     public var expiresAt: Date?
+    /// The quarantine the gateway asked for when it was not defined here (the hold is in
+    /// `Unclassified`); nil otherwise.
+    public var askedQuarantine: String?
     /// Who released or deleted it (nil while held).
     public var actedBy: String?
     /// When it was released or deleted (nil while held).
@@ -26,7 +30,9 @@ public struct QuarantineHold: Sendable, Hashable {
     /// The quarantine's name.
     public var quarantine: String { ticket.quarantine }
 
-    public init(ticket: QuarantineTicket, state: State, expiresAt: Date?, actedBy: String?, actedAt: Date?) {
+    public init(ticket: QuarantineTicket, state: State, expiresAt: Date?, actedBy: String?, actedAt: Date?,
+                askedQuarantine: String? = nil) {
+        self.askedQuarantine = askedQuarantine
         self.ticket = ticket
         self.state = state
         self.expiresAt = expiresAt

@@ -35,10 +35,25 @@ public struct ReleaseRequest: Sendable, Hashable {
     public var requestedBy: String
     public var requestedAt: Date
     public var state: State
+    /// A release of the message, or a copy sent to an address (the message stays held).
+    public var kind: Kind
+    /// How the message is changed on its way out (the quarantines' release options, for a
+    /// release before expiry); empty when it goes as it came.
+    public var options: ReleaseOptions
+
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// The message itself, released from every quarantine, to its recipients.
+        case release
+        /// A copy to an address an administrator gave (`recipients`); straight to delivery.
+        case copy
+    }
 
     public init(releaseID: String, qid: QID, gateway: String, gatewayMID: UInt64, gatewayICID: UInt64?,
                 mailFrom: String, recipients: [String], smtpUTF8: Bool, resumeAt: PipelineStage,
-                quarantines: [String], requestedBy: String, requestedAt: Date, state: State) {
+                quarantines: [String], requestedBy: String, requestedAt: Date, state: State,
+                kind: Kind = .release, options: ReleaseOptions = ReleaseOptions()) {
+        self.kind = kind
+        self.options = options
         self.releaseID = releaseID
         self.qid = qid
         self.gateway = gateway

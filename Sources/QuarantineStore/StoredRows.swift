@@ -19,7 +19,7 @@ enum StoredRows {
         guard !ids.isEmpty else { return [:] }
         let rows = try Row.fetchAll(db, sql: """
             SELECT message, quarantine, reason_kind, reason_detail, threat_level, stage, resume_at, retention_seconds,
-                   expires_at, is_copy, state, acted_by, acted_at
+                   expires_at, is_copy, state, acted_by, acted_at, asked_quarantine
             FROM holds WHERE message IN (\(ids.map { _ in "?" }.joined(separator: ",")))
             ORDER BY message, position
             """, arguments: StatementArguments(ids))
@@ -45,7 +45,7 @@ enum StoredRows {
                                       isCopy: row["is_copy"])
         ticket.resumeAt = resumeValue
         return QuarantineHold(ticket: ticket, state: stateValue, expiresAt: date(row["expires_at"]),
-                              actedBy: row["acted_by"], actedAt: date(row["acted_at"]))
+                              actedBy: row["acted_by"], actedAt: date(row["acted_at"]), askedQuarantine: row["asked_quarantine"])
     }
 
     static func message(_ row: Row, holds: [QuarantineHold]) throws -> QuarantinedMessage {
@@ -81,18 +81,32 @@ enum StoredRows {
     /// A release joined with its message (`releaseColumns` + `messageColumns` of `m`).
     static func request(_ row: Row) throws -> ReleaseRequest {
         let message = try message(row, holds: [])
+        let kindText: String = row["kind"]
+        guard let kind = ReleaseRequest.Kind(rawValue: kindText) else { throw corrupt("release kind \(kindText)") }
+        let recipients: String? = row["copy_recipients"]
+        let optionsText: String? = row["options"]
+        var options = ReleaseOptions()
+        if let optionsText {
+            do {
+                options = try JSONDecoder().decode(ReleaseOptions.self, from: Data(optionsText.utf8))
+            } catch {
+                throw corrupt("release options \(optionsText)")
+            }
+        }
         return ReleaseRequest(
             releaseID: row["release_id"], qid: message.qid, gateway: message.gateway, gatewayMID: message.gatewayMID,
-            gatewayICID: message.gatewayICID, mailFrom: message.mailFrom, recipients: message.recipients,
-            smtpUTF8: message.smtpUTF8, resumeAt: message.resumeAt,
+            gatewayICID: message.gatewayICID, mailFrom: message.mailFrom,
+            recipients: try recipients.map(TransferValidation.decodeJSONArray) ?? message.recipients,
+            smtpUTF8: message.smtpUTF8, resumeAt: kind == .copy ? .delivery : message.resumeAt,
             quarantines: try TransferValidation.decodeJSONArray(row["quarantines"]),
             requestedBy: row["requested_by"], requestedAt: Date(timeIntervalSince1970: row["requested_at"]),
-            state: try releaseState(row))
+            state: try releaseState(row), kind: kind, options: options)
     }
 
     /// `SELECT` of a release with its message, for `request(_:)`.
     static let requestSelect = """
-        SELECT r.release_id, r.requested_by, r.requested_at, r.quarantines, r.state,
+        SELECT r.release_id, r.requested_by, r.requested_at, r.quarantines, r.state, r.kind,
+               r.recipients AS copy_recipients, r.options,
                m.id, m.qid, m.gateway, m.transfer_id, m.gateway_mid, m.gateway_icid, m.mail_from, m.recipients,
                m.smtputf8, m.received_at, m.stored_at, m.size, m.subject, m.message_id, m.resume_at, m.body_removed_at
         FROM releases r JOIN messages m ON m.id = r.message

@@ -132,19 +132,39 @@ actor TransferIngest {
                                      storedAt.timeIntervalSince1970, prepared.body.count, prepared.headers.subject,
                                      prepared.headers.messageID, transfer.resumeAt.rawValue])
         let message = db.lastInsertedRowID
+        if let quota = options.quotaBytes {
+            let used = try Int64.fetchOne(db.cachedStatement(sql: "SELECT body_bytes FROM store_usage WHERE id = 1")) ?? 0
+            if used + Int64(prepared.body.count) > quota {
+                throw QuarantineStoreError(.full, "the quarantine store is full: \(used) of \(quota) bytes used, this message needs \(prepared.body.count) more; free space (retention, delete) or raise the quota")
+            }
+        }
         try SearchIndex.add(db, message: message, prepared)
         try db.cachedStatement(sql: "INSERT INTO bodies (message, data) VALUES (?, ?)")
             .execute(arguments: [message, prepared.body])
         let insertHold = try db.cachedStatement(sql: """
             INSERT INTO holds (message, position, quarantine, reason_kind, reason_detail, threat_level, stage,
-                               resume_at, retention_seconds, expires_at, is_copy, state)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held')
+                               resume_at, retention_seconds, expires_at, is_copy, state, asked_quarantine)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', ?)
             """)
+        // Each hold goes to the quarantine of that name (as the manager spells it), or to
+        // Unclassified when none is defined (never was, or was removed); the asked name is kept.
+        var defined: [String: (name: String, retention: Int)] = [:]
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT name, retention_seconds FROM quarantines")) {
+            let name: String = row["name"]
+            defined[name.lowercased()] = (name, row["retention_seconds"])
+        }
+        var used: Set<String> = []
         for (position, hold) in transfer.holds.enumerated() {
-            let expiresAt = hold.retentionSeconds.map { storedAt.timeIntervalSince1970 + Double($0) }
-            try insertHold.execute(arguments: [message, position, hold.quarantine, hold.reason.kind.rawValue,
+            let target = defined[hold.quarantine.lowercased()] ?? defined[QuarantineDefinition.unclassified.lowercased()]
+                ?? (QuarantineDefinition.unclassified, 30 * 86_400)
+            let asked = target.name.lowercased() == hold.quarantine.lowercased() ? nil : hold.quarantine
+            // Two undefined quarantines of one message: one Unclassified hold (the first reason).
+            guard used.insert(target.name).inserted else { continue }
+            let retention = hold.retentionSeconds ?? target.retention
+            let expiresAt = storedAt.timeIntervalSince1970 + Double(retention)
+            try insertHold.execute(arguments: [message, position, target.name, hold.reason.kind.rawValue,
                                                hold.reason.detail, hold.reason.threatLevel, hold.stage.rawValue,
-                                               hold.resumeAt.rawValue, hold.retentionSeconds, expiresAt, hold.isCopy])
+                                               hold.resumeAt.rawValue, hold.retentionSeconds, expiresAt, hold.isCopy, asked])
         }
         return StoreResult(qid: qid, isDuplicate: false)
     }

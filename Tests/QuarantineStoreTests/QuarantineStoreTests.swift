@@ -36,7 +36,7 @@ import Testing
             #expect(message.heldIn == ["Policy", "Outbreak"])
             #expect(message.holds.map(\.ticket) == [policyHold, outbreakHold])
             #expect(message.holds[1].expiresAt == clock.addingTimeInterval(3600))
-            #expect(message.holds[0].expiresAt == nil)
+            #expect(message.holds[0].expiresAt == clock.addingTimeInterval(10 * 86_400))  // Policy keeps 10 days
             #expect(message.holds.allSatisfy { $0.state == .held && $0.actedBy == nil })
 
             #expect(try await store.body(result.qid) == body)

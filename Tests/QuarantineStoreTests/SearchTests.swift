@@ -88,9 +88,12 @@ import Testing
             let start = Self.start
             #expect(try await find(SearchQuery(receivedAfter: start.addingTimeInterval(Self.day),
                                                receivedBefore: start.addingTimeInterval(3 * Self.day))) == ["c", "b"])
-            // outbreakHold expires after 1 hour, virusOther after 30 days; the others never.
+            // outbreakHold expires after 1 hour, virusOther after 30 days; the others take their
+            // quarantine's retention (Policy 10 days, Virus 30 days).
             #expect(try await find(SearchQuery(expiresBefore: start.addingTimeInterval(Self.day))) == ["c"])
-            #expect(try await find(SearchQuery(expiresAfter: start.addingTimeInterval(Self.day))) == ["d"])
+            #expect(try await find(SearchQuery(expiresAfter: start.addingTimeInterval(20 * Self.day))) == ["d", "b"])
+            #expect(try await find(SearchQuery(expiresAfter: start.addingTimeInterval(5 * Self.day),
+                                               expiresBefore: start.addingTimeInterval(15 * Self.day))) == ["d", "a"])
             #expect(try await find(SearchQuery(minSize: 4000)) == ["d", "b"])
             #expect(try await find(SearchQuery(minSize: 4000, maxSize: 10_000)) == ["b"])
             #expect(try await find(SearchQuery(text: "nowhere-to-be-found")) == [])
