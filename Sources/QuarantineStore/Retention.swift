@@ -163,25 +163,36 @@ extension QuarantineStore {
     /// Removes the bodies of messages that are done: held nowhere, every hold's retention
     /// over by `now`, and no release or copy still on its way to the gateway. (A released
     /// message keeps its body until its retention ends, so it can still be found by its
-    /// text and downloaded.) Returns how many bodies were removed.
+    /// text and downloaded.) Returns how many bodies were removed. Each call looks at the
+    /// holds that expired since the previous one, and again at those that had to wait for
+    /// a pending release.
     public func purgeBodies(now: Date, limit: Int = 1000) async throws -> Int {
         let at = now.timeIntervalSince1970
         let since = purgeWatermark.withLock { $0 }
-        let removed = try await write("removing bodies after retention") { db in
-            let candidates = try Int64.fetchAll(db, sql: """
-                SELECT DISTINCT h.message FROM holds h
+        let (removed, watermark) = try await write("removing bodies after retention") { db -> (Int, Double) in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT h.message, h.expires_at,
+                       EXISTS (SELECT 1 FROM bodies b WHERE b.message = h.message) AS has_body,
+                       EXISTS (SELECT 1 FROM holds o WHERE o.message = h.message AND (o.state = 'held' OR o.expires_at > ?)) AS kept,
+                       EXISTS (SELECT 1 FROM releases r WHERE r.message = h.message AND r.state IN ('requested', 'queued')) AS pending
+                FROM holds h
                 WHERE h.state IN ('released', 'deleted') AND h.expires_at > ? AND h.expires_at <= ?
-                  AND EXISTS (SELECT 1 FROM bodies b WHERE b.message = h.message)
-                  AND NOT EXISTS (SELECT 1 FROM holds o WHERE o.message = h.message AND (o.state = 'held' OR o.expires_at > ?))
-                  AND NOT EXISTS (SELECT 1 FROM releases r WHERE r.message = h.message AND r.state IN ('requested', 'queued'))
-                LIMIT ?
-                """, arguments: [since, at, at, limit])
-            for message in candidates { try Self.removeBody(db, message: message, at: at) }
-            return candidates.count
+                ORDER BY h.expires_at LIMIT ?
+                """, arguments: [at, since, at, limit])
+            var removed = 0
+            var watermark = rows.count < limit ? at : (rows.last?["expires_at"] as Double? ?? at)
+            for row in rows where row["has_body"] as Bool && !(row["kept"] as Bool) {
+                if row["pending"] as Bool {
+                    // Back here next time, until the gateway has taken it (or it failed).
+                    watermark = min(watermark, (row["expires_at"] as Double) - 0.001)
+                    continue
+                }
+                try Self.removeBody(db, message: row["message"], at: at)
+                removed += 1
+            }
+            return (removed, watermark)
         }
-        // Below `limit`: everything up to `now` was looked at; later calls start there
-        // (minus a day, for releases that were still pending this time).
-        if removed < limit { purgeWatermark.withLock { $0 = max($0, at - 86_400) } }
+        purgeWatermark.withLock { $0 = max($0, watermark) }
         return removed
     }
 
@@ -207,8 +218,14 @@ extension QuarantineStore {
                     ORDER BY b.message LIMIT ?
                     """, arguments: [batch])
                 if !done.isEmpty {
-                    for message in done { try Self.removeBody(db, message: message, at: now) }
-                    return (done.count, [], false)
+                    var removed = 0
+                    for message in done {
+                        let used = try Int64.fetchOne(db, sql: "SELECT body_bytes FROM store_usage WHERE id = 1") ?? 0
+                        guard used + bytes > quota else { return (removed, [], true) }
+                        try Self.removeBody(db, message: message, at: now)
+                        removed += 1
+                    }
+                    return (removed, [], false)
                 }
                 let (byName, _) = try Retention.definitions(db)
                 let allowed = byName.values.filter(\.freeUpSpace).map(\.name)
@@ -222,6 +239,8 @@ extension QuarantineStore {
                 guard !oldest.isEmpty else { return (0, [], true) }
                 var taken: [HeldMessageAction] = []
                 for row in oldest {
+                    let used = try Int64.fetchOne(db, sql: "SELECT body_bytes FROM store_usage WHERE id = 1") ?? 0
+                    guard used + bytes > quota else { return (0, taken, true) }
                     let quarantine: String = row["quarantine"]
                     taken.append(try Retention.applyDefault(db, QID(row["qid"] as String)!, quarantine: quarantine,
                                                             action: byName[quarantine]!.defaultAction, by: Retention.freeUpActor,
