@@ -48,12 +48,18 @@ public final class Manager: Service {
             authority = try Self.authority(config)
             var storeLogger = Logger(label: "lazaret.quarantine-store")
             storeLogger.logLevel = .warning
-            store = try QuarantineStore.open(directory: config.resolve(config.storeDirectory),
-                                             options: QuarantineStoreOptions(logger: storeLogger))
+            var storeOptions = QuarantineStoreOptions(logger: storeLogger)
+            storeOptions.quotaBytes = config.storeQuotaBytes
+            store = try QuarantineStore.open(directory: config.resolve(config.storeDirectory), options: storeOptions)
         } catch {
             log.critical("Manager cannot start: \(error)")
             throw error
         }
+        // Created before the listener (which asks it to free space); started below.
+        let releaseBox = NIOLockedValueBox<ReleaseQueue?>(nil)
+        let sweeper = RetentionSweeper(store: store, log: log, onReleased: { request in
+            await releaseBox.withLockedValue { $0 }?.enqueue(request)
+        })
         do {
             let paired = authority.pairedGateways
             let serverTLS = try config.tlsConfiguration().makeServerContext(
@@ -74,7 +80,8 @@ public final class Manager: Service {
                                                  configuration: smtp, maxConnections: config.maxConnections) {
                 let icid = icids.withLockedValue { $0 += 1; return $0 }
                 return CPQServerDelegate(backend: .manager(QuarantineBackend(store: store, paired: paired, log: log, icid: icid,
-                                                                             interfaceName: "Management", authority: authority)),
+                                                                             interfaceName: "Management", authority: authority,
+                                                                             freeUpSpace: { await sweeper.freeUpSpace(bytes: $0) })),
                                          configuration: cpq)
             }.get()
         } catch {
@@ -83,6 +90,7 @@ public final class Manager: Service {
             throw error
         }
         let releases = ReleaseQueue(store: store, authority: authority, configuration: config, log: log, group: group)
+        releaseBox.withLockedValue { $0 = releases }
         let control: ControlServer
         do {
             control = try await Self.startControl(configuration: config, store: store,
@@ -123,11 +131,14 @@ public final class Manager: Service {
                      "control socket \(control.socketPath) (lazaret quarantine ...)",
                      "mail_logs \(logPath)"])
             tasks.addTask { await releases.run() }
+            let sweeping = Task { await sweeper.run(every: config.sweepSeconds) }
             tasks.addTask {
                 try? await gracefulShutdown()
                 await control.close()
                 try? await listener.close()
                 await releases.shutdown()
+                sweeping.cancel()
+                await sweeping.value
             }
         }
         try? store.close()

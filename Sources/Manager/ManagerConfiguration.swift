@@ -9,7 +9,7 @@ import Yams
 /// hostname: manager.lazaret.local
 /// cpq_listener: {address: 127.0.0.1, port: 7025, max_connections: 200}
 /// cpq: {directory: cpq, ciphers: "HIGH:MEDIUM:-aNULL", min_tls: TLSv1.2}
-/// store: {directory: quarantine}
+/// store: {directory: quarantine, quota_mb: 20480, sweep_s: 60}
 /// logs: {mail_logs: logs/mail_logs}
 /// control_socket: control.sock
 /// web: {address: 127.0.0.1, port: 8025, users: users.json}
@@ -28,6 +28,12 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
     public var minimumTLS: String
     /// The quarantine store (SQLite).
     public var storeDirectory: String
+    /// The disk quota of all quarantines together (message bodies), in MiB: alerts at 75, 85
+    /// and 95%; over it, quarantines that allow it give up their oldest mail, else transfers
+    /// are refused with 452 and wait on the gateways.
+    public var storeQuotaMB: Int = 20_480
+    /// How often the retention sweeper runs (default actions at expiry, body removal, quota alerts).
+    public var sweepSeconds: Double = 60
     public var mailLogs: String
     /// The control socket `lazaret quarantine ...` talks to (unix domain, mode 0600).
     public var controlSocket: String
@@ -65,6 +71,9 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         self.controlSocket = controlSocket
     }
 
+    /// ``storeQuotaMB`` in bytes.
+    public var storeQuotaBytes: Int64 { Int64(storeQuotaMB) << 20 }
+
     /// `path` if absolute, else under `home`.
     public func resolve(_ path: String) -> String {
         path.hasPrefix("/") ? path : (home as NSString).appendingPathComponent(path)
@@ -87,7 +96,11 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
             var ciphers: String?
             var min_tls: String?
         }
-        struct Store: Codable { var directory: String? }
+        struct Store: Codable {
+            var directory: String?
+            var quota_mb: Int?
+            var sweep_s: Double?
+        }
         struct Logs: Codable { var mail_logs: String? }
         struct ReleaseQueue: Codable {
             var max_connections: Int?
@@ -117,7 +130,7 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         "release_queue": ["max_connections", "retry_initial_s", "retry_max_s", "max_queue_lifetime_s", "rescan_s"],
         "cpq_listener": ["address", "port", "max_connections"],
         "cpq": ["directory", "ciphers", "min_tls"],
-        "store": ["directory"],
+        "store": ["directory", "quota_mb", "sweep_s"],
         "logs": ["mail_logs"],
     ]
 
@@ -165,6 +178,8 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
             cpqDirectory: file.cpq?.directory ?? d.cpqDirectory, ciphers: file.cpq?.ciphers ?? d.ciphers,
             minimumTLS: file.cpq?.min_tls ?? d.minimumTLS, storeDirectory: file.store?.directory ?? d.storeDirectory,
             mailLogs: file.logs?.mail_logs ?? d.mailLogs, controlSocket: file.control_socket ?? d.controlSocket)
+        configuration.storeQuotaMB = file.store?.quota_mb ?? d.storeQuotaMB
+        configuration.sweepSeconds = file.store?.sweep_s ?? d.sweepSeconds
         if let web = file.web {
             configuration.webAddress = web.address ?? d.webAddress
             configuration.webPort = web.port ?? d.webPort
@@ -189,6 +204,8 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         if !(0...65535).contains(webPort) { problems.append("web.port: \(webPort) is not a port number (1-65535)") }
         if webAddress.isEmpty { problems.append("web.address: is empty") }
         if usersFile.isEmpty { problems.append("web.users: is empty (a path, relative to the manager's home)") }
+        if !(1...(1 << 30)).contains(storeQuotaMB) { problems.append("store.quota_mb: \(storeQuotaMB) must be 1 to \(1 << 30) (MiB)") }
+        if !(sweepSeconds > 0) { problems.append("store.sweep_s: \(sweepSeconds) must be more than 0") }
         if controlSocket.isEmpty { problems.append("control_socket: is empty (a path, relative to the manager's home)") }
         if releaseMaxConnections < 1 { problems.append("release_queue.max_connections: \(releaseMaxConnections) must be at least 1") }
         if !(releaseRetryInitialSeconds > 0) { problems.append("release_queue.retry_initial_s: \(releaseRetryInitialSeconds) must be more than 0") }
@@ -212,7 +229,7 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         hostname: \(hostname)
         cpq_listener: {address: \(listenerAddress), port: \(listenerPort), max_connections: \(maxConnections)}
         cpq: {directory: \(cpqDirectory), ciphers: "\(ciphers)", min_tls: \(minimumTLS)}
-        store: {directory: \(storeDirectory)}
+        store: {directory: \(storeDirectory), quota_mb: \(storeQuotaMB), sweep_s: \(Self.number(sweepSeconds))}
         logs: {mail_logs: \(mailLogs)}
         control_socket: \(controlSocket)
         web: {address: \(webAddress), port: \(webPort), users: \(usersFile)}

@@ -17,10 +17,14 @@ public final class QuarantineBackend: CPQManagerBackend {
     let interfaceName: String
     /// The CA, for `XCPQ JOIN`; nil: joining is not offered.
     let authority: CPQAuthority?
+    /// Called when the store is full for a transfer of that many bytes: frees space if the
+    /// quarantines allow it; true when the transfer fits now.
+    let freeUpSpace: (@Sendable (Int64) async -> Bool)?
     private let remoteAddress = NIOLockedValueBox("")
 
     public init(store: QuarantineStore, paired: PairedGateways, log: MailLog, icid: UInt64, interfaceName: String,
-                authority: CPQAuthority? = nil) {
+                authority: CPQAuthority? = nil, freeUpSpace: (@Sendable (Int64) async -> Bool)? = nil) {
+        self.freeUpSpace = freeUpSpace
         self.store = store
         self.paired = paired
         self.log = log
@@ -55,12 +59,25 @@ public final class QuarantineBackend: CPQManagerBackend {
 
     public func storeTransfer(_ transfer: CPQIncomingTransfer) async throws -> CPQStoredTransfer {
         let header = transfer.header
-        let result = try await store.storeTransfer(
-            IncomingTransfer(transferID: header.transferID, gateway: header.gateway, gatewayMID: header.mid,
-                             gatewayICID: header.icid, receivedAt: Date(timeIntervalSince1970: Double(header.received)),
-                             mailFrom: transfer.envelope.mailFrom, recipients: transfer.envelope.recipients, holds: transfer.holds,
-                             smtpUTF8: transfer.envelope.mailParameters["SMTPUTF8"] != nil),
-            body: Array(transfer.body.readableBytesView))
+        let incoming = IncomingTransfer(transferID: header.transferID, gateway: header.gateway, gatewayMID: header.mid,
+                                        gatewayICID: header.icid, receivedAt: Date(timeIntervalSince1970: Double(header.received)),
+                                        mailFrom: transfer.envelope.mailFrom, recipients: transfer.envelope.recipients, holds: transfer.holds,
+                                        smtpUTF8: transfer.envelope.mailParameters["SMTPUTF8"] != nil)
+        let body = Array(transfer.body.readableBytesView)
+        let result: StoreResult
+        do {
+            result = try await store.storeTransfer(incoming, body: body)
+        } catch let error as QuarantineStoreError where error.code == .full {
+            // Over quota: quarantines that allow it give up their oldest mail; else the
+            // gateway keeps the message in the.cpq.host and tries again later.
+            if let freeUpSpace, await freeUpSpace(Int64(body.count)), let stored = try? await store.storeTransfer(incoming, body: body) {
+                result = stored
+            } else {
+                log.warning("ICID \(icid) transfer \(header.transferID) from \(header.gateway) MID \(header.mid) refused: \(error.message)")
+                throw CPQProtocolError(SMTPReply(452, EnhancedStatusCode(4, 3, 1),
+                                                 "Quarantine store full (quota store.quota_mb); keep the message queued and try again later"))
+            }
+        }
         let quarantines = transfer.holds.map { "\"\($0.quarantine)\" (\($0.reason))" }.joined(separator: ", ")
         if result.isDuplicate {
             log.info("ICID \(icid) transfer \(header.transferID) from \(header.gateway) MID \(header.mid) already stored as QID \(result.qid); nothing stored again")

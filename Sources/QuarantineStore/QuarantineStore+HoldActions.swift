@@ -147,6 +147,9 @@ extension QuarantineStore {
         case delay(seconds: Int, in: Set<String>?)
         case move(from: String, to: String)
 
+        /// `release`, `delete`, `delay`, `move`.
+        public var name: String { auditAction.rawValue }
+
         var auditAction: AuditAction {
             switch self {
             case .release: .release
@@ -178,7 +181,12 @@ extension QuarantineStore {
     /// Applies `action` to each of `qids` in one transaction (one disk sync); a message the
     /// store refuses changes nothing and does not stop the others. Each message gets its own
     /// audit entry (refusals too), with `audit.selection` saying how the selection was made.
-    public func perform(_ action: BulkAction, on qids: [QID], by user: String,
+    ///
+    /// With `visibleTo` (the quarantines the user may see), each message is acted on only in
+    /// those: a named quarantine outside them is "not held" (its name tells nothing), no
+    /// quarantines named means the visible ones the message is in, and a message in none of
+    /// them is "not found".
+    public func perform(_ action: BulkAction, on qids: [QID], by user: String, visibleTo visible: Set<String>? = nil,
                         audit: AuditContext = AuditContext()) async throws -> [BulkActionResult] {
         try TransferValidation.checkUser(user)
         try TransferValidation.checkQuarantines(action.quarantines)
@@ -186,23 +194,25 @@ extension QuarantineStore {
         let now = options.now().timeIntervalSince1970
         let logger = options.logger
         return try await write("\(action.auditAction) of \(qids.count) messages") { db in
+            // Holds of messages the caller may not see are never touched.
             var results: [BulkActionResult] = []
             results.reserveCapacity(qids.count)
             for qid in qids {
                 do {
                     var result = BulkActionResult.done(nil)
                     try db.inSavepoint {
-                        _ = try AuditLog.recordAction(db, action.auditAction, qid, from: action.quarantines, by: user, audit, at: now,
+                        let scope = try Self.scope(db, qid, asked: action.quarantines, visible: visible)
+                        _ = try AuditLog.recordAction(db, action.auditAction, qid, from: scope, by: user, audit, at: now,
                                                   describe: AuditLog.describeRelease) { () -> ReleaseRequest? in
                             switch action {
-                            case .release(let from):
-                                let request = try Self.releaseOne(db, qid, from: from, by: user, at: now, logger: logger)
+                            case .release:
+                                let request = try Self.releaseOne(db, qid, from: scope, by: user, at: now, logger: logger)
                                 result = request.map { .done($0) } ?? .stillHeld
                                 return request
-                            case .delete(let from):
-                                try Self.deleteOne(db, qid, from: from, by: user, at: now, logger: logger)
-                            case .delay(let seconds, let quarantines):
-                                _ = try Self.delayOne(db, qid, by: seconds, in: quarantines, at: now)
+                            case .delete:
+                                try Self.deleteOne(db, qid, from: scope, by: user, at: now, logger: logger)
+                            case .delay(let seconds, _):
+                                _ = try Self.delayOne(db, qid, by: seconds, in: scope, at: now)
                             case .move(let from, let to):
                                 _ = try Self.moveOne(db, qid, from: from, to: to)
                             }
@@ -218,5 +228,25 @@ extension QuarantineStore {
             }
             return results
         }
+    }
+}
+
+extension QuarantineStore {
+    /// The quarantines an action on `qid` applies to for a user who sees `visible` (nil:
+    /// everything): `asked` when all of them are visible, else the visible ones it is in.
+    static func scope(_ db: Database, _ qid: QID, asked: Set<String>?, visible: Set<String>?) throws -> Set<String>? {
+        guard let visible else { return asked }
+        if let asked {
+            if let hidden = asked.sorted().first(where: { !visible.contains($0) }) {
+                throw QuarantineStoreError(.notHeld, "message \(qid) is not held in \(quoted(hidden))")
+            }
+            return asked
+        }
+        guard let row = try StoredRows.messageRow(db, qid: qid) else { throw notFound(qid) }
+        let id: Int64 = row["id"]
+        let holds = (try StoredRows.holds(db, messages: [id])[id] ?? []).filter { visible.contains($0.quarantine) }
+        guard !holds.isEmpty else { throw notFound(qid) }
+        let held = holds.filter { $0.state == .held }
+        return Set((held.isEmpty ? holds : held).map(\.quarantine))
     }
 }

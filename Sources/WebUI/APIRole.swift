@@ -9,14 +9,18 @@ public enum APIRole: String, Hashable, Sendable, Codable, CaseIterable {
     /// Looks, and releases (what a help desk does for a user who misses a message); never deletes.
     case helpDesk = "help-desk"
 
-    /// An action on quarantined mail.
+    /// An action on quarantined mail (or, `manage`, on the quarantines themselves).
     public enum Action: String, Hashable, Sendable {
-        case read, release, delete, download
+        case read, release, delete, download, delay, move, copy, manage
     }
 
+    /// Admin: everything. Operator: read, release, delete, download, delay, move in the
+    /// quarantines granted to it. Help desk: read and release. Read-only: read. Sending a
+    /// copy to an address and defining quarantines are for administrators only.
     public func may(_ action: Action) -> Bool {
         switch (self, action) {
         case (.admin, _): true
+        case (.operator, .copy), (.operator, .manage): false
         case (.operator, _): true
         case (.readOnly, .read): true
         case (.readOnly, _): false

@@ -15,8 +15,14 @@ public enum APIServer {
         let api = router.group("api/v1")
         api.get("health") { request, context -> Response in
             let counts = try? await store.counts()
-            let document = HealthDocument(status: counts == nil ? "degraded" : "ok", store: counts == nil ? "unavailable" : "ok",
-                                          quarantines: counts?.count)
+            let usage = try? await store.usage()
+            let quota = usage.map { usage in
+                QuotaDocument(used_bytes: usage.bodyBytes, quota_bytes: usage.quotaBytes, messages_stored: usage.bodies,
+                              percent: (usage.percent * 10).rounded() / 10, alert: usage.alertLevel.map { "over \($0)% of the quota" })
+            }
+            let full = usage.map { $0.quotaBytes != nil && $0.percent >= 100 } ?? false
+            let document = HealthDocument(status: counts == nil ? "degraded" : (full ? "full" : (usage?.alertLevel == nil ? "ok" : "warning")),
+                                          store: counts == nil ? "unavailable" : "ok", quarantines: counts?.count, quota: quota)
             return try jsonResponse(document, status: counts == nil ? .serviceUnavailable : .ok)
         }
         api.get("openapi.json") { _, _ -> Response in
@@ -51,6 +57,16 @@ public enum APIServer {
         let store: String
         /// Quarantines holding mail.
         let quarantines: Int?
+        let quota: QuotaDocument?
+    }
+
+    /// The store against its quota; `alert` is set from 75% (75, 85, 95).
+    struct QuotaDocument: Encodable {
+        let used_bytes: Int64
+        let quota_bytes: Int64?
+        let messages_stored: Int64
+        let percent: Double
+        let alert: String?
     }
 
     static func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {

@@ -23,11 +23,16 @@ enum MessageSearchParameters {
     }
 
     static func query(_ parameters: Parameters) throws -> SearchQuery {
-        for (name, _) in parameters where !known.contains(String(name)) {
-            throw Problem.invalid(String(name), "unknown query parameter \(String(name).prefix(40)) (this endpoint takes \(names.map(\.api).joined(separator: ", ")))")
+        try query({ parameters[Substring($0)].map(String.init) }, names: { parameters.map { String($0.key) } })
+    }
+
+    /// The query from any source of parameters: `value(name)` and every name given.
+    static func query(_ value: (String) -> String?, names given: () -> [String]) throws -> SearchQuery {
+        for name in given() where !known.contains(name) {
+            throw Problem.invalid(name, "unknown query parameter \(name.prefix(40)) (this endpoint takes \(names.map(\.api).joined(separator: ", ")))")
         }
         func text(_ name: String) throws -> String? {
-            guard let value = parameters[Substring(name)] else { return nil }
+            guard let value = value(name) else { return nil }
             guard !value.isEmpty else { throw Problem.invalid(name, "\(name) is empty; leave it out to match anything") }
             return String(value)
         }

@@ -17,26 +17,19 @@ public struct QuarantineController: Sendable {
     public static let maxLimit = QuarantineStoreOptions.maxListLimit
 
     public func addRoutes(to group: RouterGroup<APIRequestContext>) {
-        group.get("quarantines", use: quarantines)
         group.get("messages", use: list)
+        group.post("messages/actions", use: bulk)
         group.get("messages/:id", use: show)
         group.get("messages/:id/raw", use: raw)
         group.post("messages/:id/release", use: release)
         group.post("messages/:id/delete", use: delete)
+        group.post("messages/:id/delay", use: delay)
+        group.post("messages/:id/move", use: move)
+        group.post("messages/:id/copy", use: copy)
+        QuarantineDefinitionsController(store: store, actions: actions).addRoutes(to: group)
     }
 
     // MARK: Reading
-
-    struct QuarantinesDocument: Encodable {
-        struct Item: Encodable { let name: String; let held: Int }
-        let items: [Item]
-    }
-
-    @Sendable func quarantines(_ request: Request, context: APIRequestContext) async throws -> Response {
-        try await require(.read, context)
-        let counts = try await storeCall { try await store.counts() }
-        return try json(QuarantinesDocument(items: counts.keys.sorted().map { .init(name: $0, held: counts[$0] ?? 0) }), request, context)
-    }
 
     struct ListDocument: Encodable {
         let items: [MessageSummaryDocument]
@@ -53,30 +46,33 @@ public struct QuarantineController: Sendable {
 
     /// `GET /messages`: search (every parameter optional), newest first, cursor paged.
     @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> Response {
-        try await require(.read, context)
+        let user = try await require(.read, context)
         let query = try MessageSearchParameters.query(request.uri.queryParameters)
+        let visible = try await visibility(user)
         let page: (items: [QuarantinedMessage], next: String?)
         do {
-            page = try await store.search(query)
+            page = try await store.search(query, visibleQuarantines: visible)
         } catch let error as QuarantineStoreError where error.code == .invalidArgument {
             throw MessageSearchParameters.problem(error)
         } catch {
             throw mapped(error)
         }
-        return try json(ListDocument(items: page.items.map { MessageSummaryDocument($0) }, next: page.next), request, context)
+        return try json(ListDocument(items: page.items.map { MessageSummaryDocument($0, visible: { visible?.contains($0) ?? true }) },
+                                     next: page.next), request, context)
     }
 
     @Sendable func show(_ request: Request, context: APIRequestContext) async throws -> Response {
-        try await require(.read, context)
+        let user = try await require(.read, context)
         let qid = try messageID(context)
-        guard let message = try await storeCall({ try await store.message(qid) }) else { throw notFound(qid) }
+        let (message, visible) = try await visibleMessage(qid, user)
         let history = try await storeCall { try await store.releaseHistory(qid) }
-        return try json(MessageDetailDocument(message, history: history, visible: { _ in true }), request, context)
+        return try json(MessageDetailDocument(message, history: history, visible: { visible?.contains($0) ?? true }), request, context)
     }
 
     @Sendable func raw(_ request: Request, context: APIRequestContext) async throws -> Response {
-        try await require(.download, context)
+        let user = try await require(.download, context)
         let qid = try messageID(context)
+        _ = try await visibleMessage(qid, user)
         let body: [UInt8]
         do {
             body = try await store.body(qid)
@@ -112,14 +108,14 @@ public struct QuarantineController: Sendable {
     @Sendable func release(_ request: Request, context: APIRequestContext) async throws -> Response {
         let user = try await require(.release, context)
         let qid = try messageID(context)
-        let named = try await quarantines(of: request, context: context)
+        let named = try await scope(qid, try await quarantines(of: request, context: context), user)
         let outcome: ReleaseRequest?
         do {
-            outcome = try await actions.release(qid, from: named, actor: user)
+            outcome = try await actions.release(qid, from: named.quarantines, actor: user)
         } catch {
             throw mapped(error, qid: qid)
         }
-        let still = try await storeCall { try await store.message(qid)?.heldIn ?? [] }
+        let still = try await storeCall { try await store.message(qid)?.heldIn ?? [] }.filter { named.visible?.contains($0) ?? true }
         return try json(ActionDocument(id: qid.rawValue, action: "release", still_held_in: still, release_id: outcome?.releaseID,
                                        release_state: outcome?.state.rawValue), request, context)
     }
@@ -127,13 +123,13 @@ public struct QuarantineController: Sendable {
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
         let user = try await require(.delete, context)
         let qid = try messageID(context)
-        let named = try await quarantines(of: request, context: context)
+        let named = try await scope(qid, try await quarantines(of: request, context: context), user)
         do {
-            try await actions.delete(qid, from: named, actor: user)
+            try await actions.delete(qid, from: named.quarantines, actor: user)
         } catch {
             throw mapped(error, qid: qid)
         }
-        let still = try await storeCall { try await store.message(qid)?.heldIn ?? [] }
+        let still = try await storeCall { try await store.message(qid)?.heldIn ?? [] }.filter { named.visible?.contains($0) ?? true }
         return try json(ActionDocument(id: qid.rawValue, action: "delete", still_held_in: still, release_id: nil, release_state: nil),
                         request, context)
     }
@@ -198,7 +194,9 @@ public struct QuarantineController: Sendable {
         switch error.code {
         case .notFound: return qid.map(notFound) ?? Problem.notFound(error.message)
         case .notHeld: return Problem.invalid("quarantines", error.message)
-        case .invalidArgument: return Problem.invalid("body", error.message)
+        case .invalidArgument: return Problem.invalid(Self.field(of: error.message) ?? "body", error.message)
+        case .quarantine: return Problem.invalid(Self.field(of: error.message) ?? "quarantine", error.message)
+        case .bodyRemoved: return Problem(.gone, type: "body-removed", title: "The message body is no longer stored", detail: error.message)
         case .deleted, .released, .releaseState: return Problem.conflict(error.message)
         case .storage: return Problem.unavailable("the quarantine store cannot be used right now; try again later")
         default: return error
