@@ -56,6 +56,8 @@ extension QuarantineController {
         let named = try await scope(qid, try checkedQuarantines(body.quarantines), user)
         do {
             try await actions.delay(qid, by: body.seconds, in: named.quarantines, actor: user)
+        } catch let error as QuarantineStoreError where error.code == .invalidArgument {
+            throw Problem.invalid("seconds", error.message)
         } catch {
             throw mapped(error, qid: qid)
         }
