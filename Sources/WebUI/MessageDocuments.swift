@@ -18,6 +18,8 @@ struct MessageSummaryDocument: Encodable {
         let expires_at: String?
         let acted_by: String?
         let acted_at: String?
+        /// The quarantine the gateway asked for when it was not defined here (held in Unclassified).
+        let asked_quarantine: String?
     }
 
     let id: String
@@ -49,7 +51,7 @@ struct MessageSummaryDocument: Encodable {
                  reason: .init(kind: hold.ticket.reason.kind.rawValue, detail: hold.ticket.reason.detail,
                                threat_level: hold.ticket.reason.threatLevel),
                  stage: hold.ticket.stage.rawValue, copy: hold.ticket.isCopy, expires_at: hold.expiresAt.map(rfc3339),
-                 acted_by: hold.actedBy, acted_at: hold.actedAt.map(rfc3339))
+                 acted_by: hold.actedBy, acted_at: hold.actedAt.map(rfc3339), asked_quarantine: hold.askedQuarantine)
         }
     }
 }

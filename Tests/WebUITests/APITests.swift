@@ -95,7 +95,8 @@ import Testing
             #expect((document["openapi"] as? String)?.hasPrefix("3.") == true)
             let paths = try #require(document["paths"] as? [String: Any])
             for path in ["/health", "/quarantines", "/messages", "/messages/{id}", "/messages/{id}/raw",
-                         "/messages/{id}/release", "/messages/{id}/delete"] {
+                         "/messages/{id}/release", "/messages/{id}/delete", "/messages/{id}/delay", "/messages/{id}/move",
+                         "/messages/{id}/copy", "/messages/actions", "/quarantines/{name}", "/audit"] {
                 #expect(paths[path] != nil, "openapi.json lacks \(path)")
             }
         }
