@@ -182,7 +182,8 @@ struct QuarantineDefinitionsController: Sendable {
     }
 
     private func visibleDefinition(_ context: APIRequestContext, _ user: APIUser) async throws -> QuarantineDefinition {
-        let name = context.parameters.get("name") ?? ""
+        let raw = context.parameters.get("name") ?? ""
+        let name = raw.removingPercentEncoding ?? raw
         if let problem = QuarantineDefinition.nameProblem(name) { throw Problem.invalid("name", problem) }
         let visible = try await messages.visibility(user)
         guard let definition = try await messages.storeCall({ try await store.quarantine(named: name) }),

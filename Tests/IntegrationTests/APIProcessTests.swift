@@ -10,7 +10,16 @@ struct APIProcessTests {
     static func curl(_ method: String, _ url: String, token: String?, body: String? = nil) throws -> (Int, String) {
         var arguments = ["-sS", "-X", method, "-o", "-", "-w", "\n%{http_code}", url]
         if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
-        if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", body] }
+        if let body {
+            // Large bodies from a file: the command line has a limit.
+            if body.utf8.count > 64 * 1024 {
+                let path = NSTemporaryDirectory() + "lazaret-curl-" + UUID().uuidString
+                try body.write(toFile: path, atomically: true, encoding: .utf8)
+                arguments += ["-H", "Content-Type: application/json", "--data-binary", "@" + path]
+            } else {
+                arguments += ["-H", "Content-Type: application/json", "--data-binary", body]
+            }
+        }
         let (status, output) = try Harness.run(try Harness.tool("curl"), arguments)
         guard status == 0, let split = output.lastIndex(of: "\n"), let code = Int(output[output.index(after: split)...]) else {
             throw Harness.Failure("curl \(method) \(url) failed: \(output)")
