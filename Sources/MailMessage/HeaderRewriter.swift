@@ -93,6 +93,39 @@ public enum HeaderRewriter {
         return output
     }
 
+    /// Where the first field called `name` (case-insensitive) is in the header
+    /// section of `raw`: its first octet, its ":" and the end of its last line
+    /// (line break included, continuation lines included). The header section
+    /// ends where `rewrite` says it does; nil when there is no such field.
+    static func firstField(named name: String, in raw: [UInt8]) -> (start: Int, colon: Int, end: Int)? {
+        let wanted = Array(name.utf8)
+        var found: (start: Int, colon: Int)?
+        var index = 0
+        let end = raw.count
+        while index < end {
+            var lineEnd = index
+            while lineEnd < end, raw[lineEnd] != 0x0A { lineEnd += 1 }
+            var contentEnd = lineEnd
+            if contentEnd > index, raw[contentEnd - 1] == 0x0D { contentEnd -= 1 }
+            if contentEnd == index { break }
+            let next = min(lineEnd + 1, end)
+            let first = raw[index]
+            if first == 0x20 || first == 0x09 {
+                index = next
+                continue
+            }
+            guard let nameEnd = fieldNameEnd(raw, from: index, to: contentEnd) else { break }
+            if let found { return (found.start, found.colon, index) }
+            if ASCII.caseInsensitiveEqual(wanted, raw[index..<nameEnd]) {
+                var colon = nameEnd
+                while raw[colon] != 0x3A { colon += 1 }
+                found = (index, colon)
+            }
+            index = next
+        }
+        return found.map { ($0.start, $0.colon, index) }
+    }
+
     /// The end of the field name when the line is `name [WSP] ":" ...`, else nil.
     private static func fieldNameEnd(_ raw: [UInt8], from start: Int, to end: Int) -> Int? {
         var index = start
@@ -103,7 +136,7 @@ public enum HeaderRewriter {
         return nameEnd
     }
 
-    private static func validateName(_ name: String) throws(HeaderRewriteError) {
+    static func validateName(_ name: String) throws(HeaderRewriteError) {
         guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x3A }) else {
             throw HeaderRewriteError(code: .invalidFieldName,
                                      reason: "\"\(name)\" is not a header field name: use printable ASCII without spaces or \":\"")

@@ -47,25 +47,6 @@ extension ManagerCommand {
     }
 }
 
-/// `lazaret quarantine audit [--limit N]`: the running manager's latest audit entries.
-extension QuarantineCommand {
-    struct Audit: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "The latest audit log entries (who released or deleted what, refusals included).")
-
-        @Option(help: "Entries to show (1-1000, default 20).")
-        var limit: String?
-
-        @OptionGroup var connection: Connection
-
-        func run() async throws {
-            var args = ["audit", "list"]
-            if let limit { args += ["--limit", limit] }
-            try await connection.run(args)
-        }
-    }
-}
-
 /// Sends `args` to the manager's control socket when it answers; otherwise runs them on
 /// the stopped manager's store. Prints the answer; a refusal or a broken chain goes to
 /// stderr with exit status 1.

@@ -3,7 +3,7 @@ import QuarantineStore
 import Scanning
 import Testing
 
-/// The audit log as an admin meets it: actions through `lazaret quarantine ...` on a real
+/// The audit log as an admin meets it: actions through `lazaret quarantine ...` (the API) on a real
 /// `lazaret manager --config`, `lazaret quarantine audit`, and `lazaret manager audit
 /// verify` while the manager runs and after it stopped, then after the database was
 /// edited with Python's sqlite3 module, as an attacker with access to the file would.
@@ -14,9 +14,23 @@ struct AuditCLITests {
         let home = try Harness.makeTempDirectory("audit")
         defer { try? FileManager.default.removeItem(atPath: home) }
         let config = home + "/manager.yaml"
-        try ManagerConfigurationText.yaml(port: Harness.freePort()).write(toFile: config, atomically: true, encoding: .utf8)
+        let webPort = Harness.freePort()
+        try ManagerConfigurationText.yaml(port: Harness.freePort(), webPort: webPort).write(toFile: config, atomically: true, encoding: .utf8)
         let socket = home + "/control.sock"
         let lazaret = try Harness.lazaretBinary
+        // Two API users: the CLI acts with their tokens.
+        func token(_ name: String, role: String) throws -> String {
+            let (added, addOutput) = try Harness.run(lazaret, ["manager", "user", "add", name, "--role", role, "--config", config])
+            guard added == 0 else { throw Harness.Failure("user add \(name): \(addOutput)") }
+            let (created, token) = try Harness.run(lazaret, ["manager", "token", "create", name, "--config", config])
+            guard created == 0 else { throw Harness.Failure("token create \(name): \(token)") }
+            return token.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let auditor = try token("auditor", role: "admin")
+        let intruder = try token("intruder", role: "operator")
+        func quarantine(_ args: [String], token: String) throws -> (Int32, String) {
+            try Harness.run(lazaret, ["quarantine"] + args + ["--config", config, "--token", token])
+        }
 
         // Two held messages, stored before the manager starts (the store is the manager's).
         let store = try QuarantineStore.open(directory: home + "/quarantine")
@@ -35,22 +49,22 @@ struct AuditCLITests {
         defer { manager.stop() }
         try Harness.waitUntil("the manager's ready lines (output: \(manager.output))", seconds: 90) {
             if !manager.process.isRunning { throw Harness.Failure("lazaret manager exited: \(manager.output)") }
-            return manager.output.contains("control socket \(socket)")
+            return manager.output.contains("control socket \(socket)") && Harness.isListening(webPort)
         }
-        let (released, releaseOutput) = try Harness.run(lazaret, ["quarantine", "release", qids[0].rawValue, "--socket", socket, "--user", "cli:auditor"])
+        let (released, releaseOutput) = try quarantine(["release", qids[0].rawValue], token: auditor)
         #expect(released == 0, "\(releaseOutput)")
-        let (deleted, deleteOutput) = try Harness.run(lazaret, ["quarantine", "delete", qids[1].rawValue, "--socket", socket, "--user", "cli:auditor"])
+        let (deleted, deleteOutput) = try quarantine(["delete", qids[1].rawValue], token: auditor)
         #expect(deleted == 0, "\(deleteOutput)")
-        let (refused, _) = try Harness.run(lazaret, ["quarantine", "release", qids[1].rawValue, "--socket", socket, "--user", "cli:intruder"])
+        let (refused, _) = try quarantine(["release", qids[1].rawValue], token: intruder)
         #expect(refused == 1)
 
-        let (listed, list) = try Harness.run(lazaret, ["quarantine", "audit", "--socket", socket])
+        let (listed, list) = try quarantine(["audit"], token: auditor)
         #expect(listed == 0, "\(list)")
         let rows = list.split(separator: "\n").map(String.init)
         #expect(rows.count == 5, "\(list)")
-        #expect(rows[1].contains("cli:auditor") && rows[1].contains("release") && rows[1].contains(qids[0].rawValue), "\(list)")
-        #expect(rows[2].contains("cli:auditor") && rows[2].contains("delete") && rows[2].contains(qids[1].rawValue), "\(list)")
-        #expect(rows[3].contains("cli:intruder") && rows[3].contains("refused: message \(qids[1]) was deleted"), "\(list)")
+        #expect(rows[1].contains("api:auditor (admin)") && rows[1].contains("release") && rows[1].contains(qids[0].rawValue), "\(list)")
+        #expect(rows[2].contains("api:auditor (admin)") && rows[2].contains("delete") && rows[2].contains(qids[1].rawValue), "\(list)")
+        #expect(rows[3].contains("api:intruder (operator)") && rows[3].contains("refused: message \(qids[1]) was deleted"), "\(list)")
 
         let (runningStatus, running) = try Harness.run(lazaret, ["manager", "audit", "verify", "--config", config])
         #expect(runningStatus == 0, "\(running)")

@@ -82,12 +82,19 @@ enum Harness {
         } == 0
     }
 
-    /// Runs a command to completion and returns (status, stdout+stderr).
+    /// Runs a command to completion and returns (status, stdout+stderr). `environment`
+    /// adds to (or, with a nil value, removes from) the test's own.
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], input: String? = nil, timeout: Double = 120) throws -> (Int32, String) {
+    static func run(_ executable: String, _ arguments: [String], input: String? = nil, timeout: Double = 120,
+                    environment: [String: String?] = [:]) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            var merged = ProcessInfo.processInfo.environment
+            for (name, value) in environment { merged[name] = value }
+            process.environment = merged
+        }
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output

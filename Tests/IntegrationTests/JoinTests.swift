@@ -13,14 +13,15 @@ struct JoinTests {
         let managerHome = try Harness.makeTempDirectory("manager")
         defer { try? FileManager.default.removeItem(atPath: managerHome) }
         let cpqPort = Harness.freePort()
-        try (ManagerConfigurationText.yaml(port: cpqPort) + "release_queue: {retry_initial_s: 1, retry_max_s: 2, rescan_s: 1}\n")
+        let webPort = Harness.freePort()
+        try (ManagerConfigurationText.yaml(port: cpqPort, webPort: webPort) + "release_queue: {retry_initial_s: 1, retry_max_s: 2, rescan_s: 1}\n")
             .write(toFile: managerHome + "/manager.yaml", atomically: true, encoding: .utf8)
         let lazaret = try Harness.lazaretBinary
         let manager = try Background(lazaret, ["manager", "--config", managerHome + "/manager.yaml"], logPath: managerHome + "/stdout.log")
         defer { manager.stop() }
         try Harness.waitUntil("the manager's cpq_listener (output: \(manager.output))", seconds: 90) {
             if !manager.process.isRunning { throw Harness.Failure("lazaret manager exited: \(manager.output)") }
-            return Harness.isListening(cpqPort)
+            return Harness.isListening(cpqPort) && Harness.isListening(webPort)
         }
         let managerLogs = { (try? String(contentsOfFile: managerHome + "/logs/mail_logs", encoding: .utf8)) ?? "" }
         func token(_ name: String) throws -> String {
@@ -72,7 +73,14 @@ struct JoinTests {
         #expect(sent == 0, "\(swaks)")
         try Harness.waitUntil("the transfer stored on the manager") { managerLogs().contains(" stored from gw3 ") }
         let qid = try #require(managerLogs().firstMatch(of: #/QID (Q[A-Z2-7]{16}) stored from gw3 /#).map { String($0.1) })
-        let (released, releaseOutput) = try Harness.run(lazaret, ["quarantine", "release", qid, "--socket", managerHome + "/control.sock"])
+        // Released with the CLI over the manager's API, as an operator.
+        let config = managerHome + "/manager.yaml"
+        let (added, addOutput) = try Harness.run(lazaret, ["manager", "user", "add", "olivia", "--role", "operator", "--config", config])
+        #expect(added == 0, "\(addOutput)")
+        let (created, apiToken) = try Harness.run(lazaret, ["manager", "token", "create", "olivia", "--config", config])
+        #expect(created == 0, "\(apiToken)")
+        let (released, releaseOutput) = try Harness.run(lazaret, ["quarantine", "release", qid, "--config", config],
+                                                        environment: ["LAZARET_TOKEN": apiToken.trimmingCharacters(in: .whitespacesAndNewlines)])
         #expect(released == 0, "\(releaseOutput)")
         try Harness.waitUntil("the released message at smtp-sink and its report", seconds: 120) {
             sink.messages.contains { $0.contains("joined-1@sender.example") } && managerLogs().contains("to <bob@rcpt.example>: delivered")

@@ -1,40 +1,89 @@
 import CPQTLS
 import Foundation
+import QuarantineStore
+import Scanning
 import Testing
 
 /// `lazaret quarantine ...` as an admin runs it: real processes against a real
-/// `lazaret manager --config` that stored a message a real gateway quarantined.
+/// `lazaret manager --config`, over the manager's REST API (HTTP on 127.0.0.1), with the
+/// layout `lazaret up --home DIR` leaves: DIR/manager/manager.yaml and DIR/admin-token.
 @Suite(.serialized)
 struct QuarantineCLITests {
-    @Test("lazaret quarantine list, show and delete talk to the running manager over its control socket")
-    func listShowDelete() throws {
-        let managerHome = try Harness.makeTempDirectory("manager")
-        defer { try? FileManager.default.removeItem(atPath: managerHome) }
-        let cpqPort = Harness.freePort()
-        try ManagerConfigurationText.yaml(port: cpqPort).write(toFile: managerHome + "/manager.yaml", atomically: true, encoding: .utf8)
-        let gatewayFiles = managerHome + "/gw5-cpq"
-        let (paired, pairOutput) = try Harness.run(try Harness.lazaretBinary, [
-            "manager", "pair", "--config", managerHome + "/manager.yaml", "--name", "gw5", "--write-gateway-files", gatewayFiles])
-        #expect(paired == 0, "\(pairOutput)")
-        let socket = managerHome + "/control.sock"
-        let lazaret = try Harness.lazaretBinary
+    /// A home as `lazaret up` makes it: the manager's configuration under DIR/manager,
+    /// an admin user with its token in DIR/admin-token.
+    struct Home {
+        let path: String
+        let cpqPort: Int
+        let webPort: Int
+        let lazaret: String
 
-        // Before the manager runs, the CLI says how to start it.
-        let (downStatus, down) = try Harness.run(lazaret, ["quarantine", "list", "--socket", socket])
-        #expect(downStatus == 1)
-        #expect(down.contains("no running manager answers on \(socket): start it with lazaret up or lazaret manager --config FILE"), "\(down)")
+        var managerHome: String { path + "/manager" }
+        var managerConfig: String { managerHome + "/manager.yaml" }
+        var url: String { "http://127.0.0.1:\(webPort)/api/v1" }
+        var managerLogs: String { (try? String(contentsOfFile: managerHome + "/logs/mail_logs", encoding: .utf8)) ?? "" }
 
-        let manager = try Background(lazaret, ["manager", "--config", managerHome + "/manager.yaml"], logPath: managerHome + "/stdout.log")
-        defer { manager.stop() }
-        try Harness.waitUntil("the manager's cpq_listener (output: \(manager.output))", seconds: 90) {
-            if !manager.process.isRunning { throw Harness.Failure("lazaret manager exited: \(manager.output)") }
-            return Harness.isListening(cpqPort)
+        init() throws {
+            path = try Harness.makeTempDirectory("home")
+            cpqPort = Harness.freePort()
+            webPort = Harness.freePort()
+            lazaret = try Harness.lazaretBinary
+            try FileManager.default.createDirectory(atPath: path + "/manager", withIntermediateDirectories: true)
+            try ManagerConfigurationText.yaml(port: cpqPort, webPort: webPort)
+                .write(toFile: path + "/manager/manager.yaml", atomically: true, encoding: .utf8)
+            _ = try manager(["user", "add", "admin", "--role", "admin"])
+            let token = try manager(["token", "create", "admin"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            try (token + "\n").write(toFile: path + "/admin-token", atomically: true, encoding: .utf8)
         }
-        // The ready lines come once everything is up (the cpq_listener opens first).
-        try Harness.waitUntil("the manager's ready lines (output: \(manager.output))") { manager.output.contains("control socket \(socket)") }
+
+        /// `lazaret manager ARGS --config ...`, which must succeed.
+        func manager(_ args: [String]) throws -> String {
+            let (status, output) = try Harness.run(lazaret, ["manager"] + args + ["--config", managerConfig])
+            guard status == 0 else { throw Harness.Failure("lazaret manager \(args.joined(separator: " ")): \(output)") }
+            return output
+        }
+
+        /// `lazaret quarantine ARGS --home DIR`: (exit status, stdout+stderr).
+        func quarantine(_ args: [String], environment: [String: String?] = [:]) throws -> (Int32, String) {
+            try Harness.run(lazaret, ["quarantine"] + args + ["--home", path], environment: ["LAZARET_TOKEN": nil].merging(environment) { $1 })
+        }
+
+        /// Starts `lazaret manager --config` and waits until its API answers.
+        func start() throws -> Background {
+            let manager = try Background(lazaret, ["manager", "--config", managerConfig], logPath: path + "/stdout.log")
+            let port = webPort
+            try Harness.waitUntil("the manager's API on port \(port) (output: \(manager.output))", seconds: 90) {
+                if !manager.process.isRunning { throw Harness.Failure("lazaret manager exited: \(manager.output)") }
+                return Harness.isListening(port)
+            }
+            return manager
+        }
+
+        func remove() { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    @Test("lazaret quarantine list, show, search, delete and audit talk to the running manager over its API")
+    func listShowDeleteOverTheAPI() throws {
+        let home = try Home()
+        defer { home.remove() }
+        let gatewayFiles = home.path + "/gw5-cpq"
+        _ = try home.manager(["pair", "--name", "gw5", "--write-gateway-files", gatewayFiles])
+
+        // Before the manager runs, the CLI names the URL it tried and how to start the manager.
+        let (downStatus, down) = try home.quarantine(["list"])
+        #expect(downStatus == 1)
+        #expect(down.contains("lazaret: no manager answers at \(home.url) (connection refused): start it with lazaret up or lazaret manager --config FILE"), "\(down)")
+        // A home without a manager: says what to give.
+        let empty = try Harness.makeTempDirectory("empty")
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        let (noConfigStatus, noConfig) = try Harness.run(home.lazaret, ["quarantine", "list", "--home", empty], environment: ["LAZARET_TOKEN": nil])
+        #expect(noConfigStatus == 1)
+        #expect(noConfig.contains("no manager configuration at \(empty)/manager/manager.yaml"), "\(noConfig)")
+
+        let manager = try home.start()
+        defer { manager.stop() }
 
         let sink = try SMTPSink()
-        let gateway = try GatewayInstance(smarthostPort: sink.port, cpqPort: cpqPort, cpqTLS: "required", scanning: #"""
+        let gateway = try GatewayInstance(smarthostPort: sink.port, cpqPort: home.cpqPort, cpqTLS: "required", scanning: #"""
             antivirus: {enabled: off}
             message_filters: |
               hold_it: if (subject == '^hold me') { quarantine("Policy"); }
@@ -46,41 +95,154 @@ struct QuarantineCLITests {
             "--server", "127.0.0.1:\(gateway.port)", "--from", "alice@sender.example", "--to", "bob@rcpt.example",
             "--header", "Subject: hold me for the CLI"])
         #expect(sent == 0, "\(swaks)")
-        let managerLogs = { (try? String(contentsOfFile: managerHome + "/logs/mail_logs", encoding: .utf8)) ?? "" }
-        try Harness.waitUntil("the transfer stored on the manager") { managerLogs().contains("stored from gw5 MID") }
-        let qid = try #require(managerLogs().range(of: #"QID Q[A-Z2-7]{16} stored from gw5"#, options: .regularExpression)
-            .map { String(managerLogs()[$0].split(separator: " ")[1]) }, "\(managerLogs())")
+        try Harness.waitUntil("the transfer stored on the manager") { home.managerLogs.contains("stored from gw5 MID") }
+        let logs = home.managerLogs
+        let qid = try #require(logs.range(of: #"QID Q[A-Z2-7]{16} stored from gw5"#, options: .regularExpression)
+            .map { String(logs[$0].split(separator: " ")[1]) }, "\(logs)")
 
-        let (listStatus, list) = try Harness.run(lazaret, ["quarantine", "list", "--socket", socket])
+        // The token from DIR/admin-token, the address from DIR/manager/manager.yaml.
+        let (listStatus, list) = try home.quarantine(["list"])
         #expect(listStatus == 0, "\(list)")
-        let row = try #require(list.split(separator: "\n").first { $0.hasPrefix(qid) }, "\(list)")
+        let lines = list.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("QID") == true && lines.first?.contains("QUARANTINES") == true, "\(list)")
+        let row = try #require(lines.first { $0.hasPrefix(qid) }, "\(list)")
         for cell in ["gw5", "alice@sender.example", "bob@rcpt.example", "hold me for the CLI", "Policy:held"] {
             #expect(row.contains(cell), "\(cell) missing in \(row)")
         }
+        let (searchStatus, search) = try home.quarantine(["search", "--subject", "CLI", "--from", "alice@sender.example"])
+        #expect(searchStatus == 0 && search.contains(qid), "\(search)")
+        let (_, noMatch) = try home.quarantine(["search", "--subject", "nothing-like-this"])
+        #expect(noMatch.contains("no held message matches"), "\(noMatch)")
 
-        let (showStatus, show) = try Harness.run(lazaret, ["quarantine", "show", qid, "--socket", socket])
+        let (showStatus, show) = try home.quarantine(["show", qid.lowercased()])
         #expect(showStatus == 0, "\(show)")
-        #expect(show.contains("message filter:hold_it"), "\(show)")
+        for line in ["QID          \(qid)", "from         <alice@sender.example>", "to           <bob@rcpt.example>",
+                     "subject      hold me for the CLI", "message filter:hold_it", "releases: none"] {
+            #expect(show.contains(line), "\(line) missing in \(show)")
+        }
+        #expect(show.range(of: #"gateway      gw5 MID \d+"#, options: .regularExpression) != nil, "\(show)")
 
-        let (badStatus, bad) = try Harness.run(lazaret, ["quarantine", "list", "--limit", "0", "--socket", socket])
+        // The API's problems: detail and field on stderr, exit status 1.
+        let (badStatus, bad) = try home.quarantine(["list", "--limit", "0"])
         #expect(badStatus == 1)
-        #expect(bad.contains("--limit 0 is not a number from 1 to 1000"), "\(bad)")
+        #expect(bad.contains("lazaret: limit must be a whole number from 1 to 1000") && bad.contains("(field limit)"), "\(bad)")
+        let (notQIDStatus, notQID) = try home.quarantine(["show", "../../audit"])
+        #expect(notQIDStatus == 1 && notQID.contains("\"../../audit\" is not a QID"), "\(notQID)")
+        let (unknownStatus, unknown) = try home.quarantine(["show", "Q" + String(repeating: "A", count: 16)])
+        #expect(unknownStatus == 1 && unknown.contains("no quarantined message has id QAAAAAAAAAAAAAAAA") && unknown.contains("(field id)"), "\(unknown)")
 
-        let (deleteStatus, deleted) = try Harness.run(lazaret, ["quarantine", "delete", qid, "--socket", socket])
+        // A wrong token, from the option and from the environment: refused, named, nothing done.
+        let (wrongStatus, wrong) = try home.quarantine(["delete", qid, "--token", "lzt_not-a-token"])
+        #expect(wrongStatus == 1)
+        #expect(wrong.contains("lazaret: unknown or revoked token") && wrong.contains("(the token from --token)"), "\(wrong)")
+        let (wrongEnvStatus, wrongEnv) = try home.quarantine(["list"], environment: ["LAZARET_TOKEN": "lzt_nope"])
+        #expect(wrongEnvStatus == 1 && wrongEnv.contains("unknown or revoked token") && wrongEnv.contains("(the token from LAZARET_TOKEN)"), "\(wrongEnv)")
+        // A read-only user may list but not act; the refusal is audited.
+        _ = try home.manager(["user", "add", "rita", "--role", "read-only"])
+        let reader = try home.manager(["token", "create", "rita"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let (readStatus, read) = try home.quarantine(["list"], environment: ["LAZARET_TOKEN": reader])
+        #expect(readStatus == 0 && read.contains(qid), "\(read)")
+        let (forbiddenStatus, forbidden) = try home.quarantine(["release", qid], environment: ["LAZARET_TOKEN": reader])
+        #expect(forbiddenStatus == 1 && forbidden.contains("the role read-only may not release"), "\(forbidden)")
+        // --url instead of the configuration: the same manager.
+        let (urlStatus, viaURL) = try Harness.run(home.lazaret, ["quarantine", "list", "--url", "http://127.0.0.1:\(home.webPort)/",
+                                                                 "--home", empty, "--token", reader])
+        #expect(urlStatus == 0 && viaURL.contains(qid), "\(viaURL)")
+
+        let (deleteStatus, deleted) = try home.quarantine(["delete", qid])
         #expect(deleteStatus == 0, "\(deleted)")
         #expect(deleted.contains("QID \(qid) deleted from all quarantines; it will never be delivered"), "\(deleted)")
         try Harness.waitUntil("the delete in the manager's mail_logs") {
-            managerLogs().range(of: #"QID \#(qid) deleted by cli:\S+ from all quarantines"#, options: .regularExpression) != nil
+            home.managerLogs.contains("QID \(qid) deleted by api:admin from all quarantines")
         }
 
-        let (_, empty) = try Harness.run(lazaret, ["quarantine", "list", "--socket", socket])
-        #expect(empty.contains("no messages held"), "\(empty)")
-        let (releaseStatus, release) = try Harness.run(lazaret, ["quarantine", "release", qid, "--socket", socket])
+        let (_, none) = try home.quarantine(["list"])
+        #expect(none.contains("no messages held"), "\(none)")
+        let (releaseStatus, release) = try home.quarantine(["release", qid])
         #expect(releaseStatus == 1)
         #expect(release.contains("was deleted from \"Policy\""), "\(release)")
         #expect(sink.messages.isEmpty, "a deleted message was delivered")
 
+        let (auditStatus, audit) = try home.quarantine(["audit"])
+        #expect(auditStatus == 0, "\(audit)")
+        let auditRows = audit.split(separator: "\n").map(String.init)
+        #expect(auditRows.first?.hasPrefix("SEQ") == true, "\(audit)")
+        #expect(auditRows.contains { $0.contains("api:rita (read-only)") && $0.contains("release") && $0.contains("refused: the role read-only") }, "\(audit)")
+        #expect(auditRows.contains { $0.contains("api:admin (admin)") && $0.contains("delete") && $0.contains(qid) && $0.contains(" ok") }, "\(audit)")
+        #expect(auditRows.last?.hasPrefix("latest entry ") == true, "\(audit)")
+        let (auditForbiddenStatus, auditForbidden) = try home.quarantine(["audit"], environment: ["LAZARET_TOKEN": reader])
+        #expect(auditForbiddenStatus == 1 && auditForbidden.contains("only the admin role may read the audit log"), "\(auditForbidden)")
+
         manager.stop()
-        #expect(!FileManager.default.fileExists(atPath: socket), "the manager left its control socket behind")
+        let (stoppedStatus, stopped) = try home.quarantine(["show", qid])
+        #expect(stoppedStatus == 1 && stopped.contains("no manager answers at \(home.url)"), "\(stopped)")
+    }
+
+    /// Needs the server side of issue #5's delay, move, copy and bulk actions
+    /// (`POST /messages/{id}/delay|move|copy`, `POST /messages/actions`).
+    @Test("lazaret quarantine delay, move, copy and release-all over the API")
+    func delayMoveCopyReleaseAll() async throws {
+        let home = try Home()
+        defer { home.remove() }
+        // Four held messages, stored before the manager starts (the store is the manager's).
+        let store = try QuarantineStore.open(directory: home.managerHome + "/quarantine")
+        let policy = QuarantineTicket(quarantine: "Policy", reason: QuarantineReason(kind: .messageFilter, detail: "hold_it"),
+                                      stage: .messageFilters)
+        let virus = QuarantineTicket(quarantine: "Virus", reason: QuarantineReason(kind: .antivirus, detail: "Eicar-Signature"),
+                                     stage: .antivirus)
+        var qids: [String] = []
+        for (index, holds) in [[policy], [policy], [policy, virus], [policy]].enumerated() {
+            let transfer = IncomingTransfer(transferID: "t\(index)", gateway: "gw1", gatewayMID: UInt64(700 + index), gatewayICID: 1,
+                                            receivedAt: Date(), mailFrom: "alice@sender.example", recipients: ["bob@rcpt.example"],
+                                            holds: holds)
+            qids.append(try await store.storeTransfer(transfer, body: Array("Subject: bulk \(index)\r\n\r\nbody\r\n".utf8)).qid.rawValue)
+        }
+        try store.close()
+        let manager = try home.start()
+        defer { manager.stop() }
+
+        // delay: the hold expires later; the answer names the new time.
+        // The day 30 days from now (either side of a midnight passing meanwhile).
+        let expectedDays = [0.0, 300].map { Date().addingTimeInterval(30 * 86400 + $0).formatted(.iso8601.year().month().day()) }
+        let (delayStatus, delayed) = try home.quarantine(["delay", qids[0], "--days", "30", "--quarantine", "Policy"])
+        #expect(delayStatus == 0, "\(delayed)")
+        #expect(delayed.hasPrefix("QID \(qids[0]) held longer: \"Policy\" expires "), "\(delayed)")
+        #expect(expectedDays.contains { delayed.contains("expires \($0)T") }, "\(delayed) (expected \(expectedDays))")
+        let (_, shown) = try home.quarantine(["show", qids[0]])
+        #expect(shown.contains("expires "), "\(shown)")
+        let (tooShortStatus, tooShort) = try home.quarantine(["delay", qids[0], "--seconds", "5"])
+        #expect(tooShortStatus == 1 && tooShort.contains("(field seconds)"), "\(tooShort)")
+        let (bothStatus, _) = try home.quarantine(["delay", qids[0], "--seconds", "600", "--days", "1"])
+        #expect(bothStatus != 0, "both --seconds and --days accepted")
+
+        // move: from Policy to Virus.
+        let (moveStatus, moved) = try home.quarantine(["move", qids[1], "--from", "Policy", "--to", "Virus"])
+        #expect(moveStatus == 0, "\(moved)")
+        #expect(moved.contains("QID \(qids[1]) moved from \"Policy\" to \"Virus\"; held in \"Virus\""), "\(moved)")
+        let (notHeldStatus, notHeld) = try home.quarantine(["move", qids[1], "--from", "Policy", "--to", "Virus"])
+        #expect(notHeldStatus == 1 && notHeld.hasPrefix("lazaret: ") && !notHeld.contains("HTTP"), "\(notHeld)")
+
+        // copy: accepted for delivery; the message stays held.
+        let (copyStatus, copied) = try home.quarantine(["copy", qids[2], "--to", "review@example.com"])
+        #expect(copyStatus == 0, "\(copied)")
+        #expect(copied.contains("a copy goes to <review@example.com> (release "), "\(copied)")
+
+        // release-all from Policy: two go out, the one also in Virus stays held there, the moved one is not in Policy.
+        let (bulkStatus, bulk) = try home.quarantine(["release-all", "--quarantine", "Policy"])
+        #expect(bulkStatus == 0, "\(bulk)")
+        #expect(bulk.contains("3 message(s) released from \"Policy\": 2 queued for delivery, 1 still held in another quarantine"), "\(bulk)")
+        let (_, left) = try home.quarantine(["list"])
+        let leftRows = left.split(separator: "\n").dropFirst()
+        #expect(Set(leftRows.compactMap { $0.split(separator: " ").first.map(String.init) }) == [qids[1], qids[2]], "\(left)")
+        let (_, again) = try home.quarantine(["release-all", "--quarantine", "Policy"])
+        #expect(again.contains("0 message(s) released"), "\(again)")
+        let (conflictStatus, _) = try home.quarantine(["release-all", "--rule", "R", "--subject", "x"])
+        #expect(conflictStatus != 0)
+
+        // Each action is in the audit log with the token's user: a delay, a move, a copy, three releases.
+        let (_, audit) = try home.quarantine(["audit", "--limit", "50"])
+        let entries = audit.split(separator: "\n").filter { $0.contains("api:admin (admin)") && $0.contains(" ok") }
+        #expect(entries.count >= 6, "\(audit)")
+        #expect(entries.filter { $0.contains(" release ") }.count == 3, "\(audit)")
     }
 }

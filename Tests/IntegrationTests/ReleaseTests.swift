@@ -28,7 +28,7 @@ struct ReleaseSetup {
     let files: String
     private let managerBox = Box()
 
-    final class Box { var manager: Background?; var starts = 0; var sink: SMTPSink? }
+    final class Box { var manager: Background?; var starts = 0; var sink: SMTPSink?; var tokens: [String: String] = [:] }
 
     var managerConfig: String { managerHome + "/manager.yaml" }
     var managerLogs: String { (try? String(contentsOfFile: managerHome + "/logs/mail_logs", encoding: .utf8)) ?? "" }
@@ -78,12 +78,27 @@ struct ReleaseSetup {
         managerBox.sink = try SMTPSink(port: sinkPort, extraArguments: sinkArguments)
     }
 
-    /// `lazaret quarantine ...` against the running manager; fails the test when it exits non-zero.
+    /// `lazaret quarantine ...` against the running manager's API as `user` (an admin
+    /// made on first use, or one `token(for:role:)` made); fails the test when it exits non-zero.
     @discardableResult
-    func cli(_ args: [String]) throws -> String {
-        let (status, output) = try Harness.run(try Harness.lazaretBinary, ["quarantine"] + args + ["--socket", managerHome + "/control.sock"])
+    func cli(_ args: [String], as user: String = "admin") throws -> String {
+        let token = try self.token(for: user)
+        let (status, output) = try Harness.run(try Harness.lazaretBinary, ["quarantine"] + args + ["--config", managerConfig, "--token", token])
         guard status == 0 else { throw Harness.Failure("lazaret quarantine \(args.joined(separator: " ")) exited \(status): \(output)") }
         return output
+    }
+
+    /// The API token of `user`, who is made (with `role`) on first use.
+    func token(for user: String, role: String = "admin") throws -> String {
+        if let token = managerBox.tokens[user] { return token }
+        let lazaret = try Harness.lazaretBinary
+        let (added, addOutput) = try Harness.run(lazaret, ["manager", "user", "add", user, "--role", role, "--config", managerConfig])
+        guard added == 0 else { throw Harness.Failure("lazaret manager user add \(user): \(addOutput)") }
+        let (created, output) = try Harness.run(lazaret, ["manager", "token", "create", user, "--config", managerConfig])
+        guard created == 0 else { throw Harness.Failure("lazaret manager token create \(user): \(output)") }
+        let token = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        managerBox.tokens[user] = token
+        return token
     }
 
     /// QIDs of the messages stored so far, from the manager's mail_logs, in order.
@@ -97,10 +112,10 @@ struct ReleaseSetup {
         let manager = try Background(try Harness.lazaretBinary, ["manager", "--config", managerConfig],
                                      logPath: managerHome + "/stdout-\(managerBox.starts).log")
         managerBox.manager = manager
-        let port = cpqPort
-        try Harness.waitUntil("the manager's cpq_listener (output: \(manager.output))", seconds: 90) {
+        let port = cpqPort, web = webPort
+        try Harness.waitUntil("the manager's cpq_listener and API (output: \(manager.output))", seconds: 90) {
             if !manager.process.isRunning { throw Harness.Failure("lazaret manager exited: \(manager.output)") }
-            return Harness.isListening(port)
+            return Harness.isListening(port) && Harness.isListening(web)
         }
     }
 
@@ -199,7 +214,7 @@ struct ReleaseTests {
         let qids = setup.qids()
         #expect(qids.count == 2)
         for qid in qids {
-            let output = try setup.cli(["release", qid, "--user", "alice"])
+            let output = try setup.cli(["release", qid], as: "alice")
             #expect(output.contains("QID \(qid) released from all quarantines; release "), "\(output)")
         }
         try Harness.waitUntil("both released messages at smtp-sink", seconds: 120) {
@@ -245,7 +260,7 @@ struct ReleaseTests {
             #expect(history.count == 1)
             #expect(history.first?.state == .accepted)
             #expect(history.first?.acceptedMID != nil)
-            #expect(history.first?.requestedBy == "alice")
+            #expect(history.first?.requestedBy == "api:alice")
             let outcome = try #require(history.first?.outcomes.first { $0.status == .delivered }, "\(history)")
             #expect(outcome.recipient == "bob@rcpt.example")
             #expect(outcome.reply.hasPrefix("250"), "\(outcome.reply)")
@@ -296,7 +311,7 @@ struct ReleaseTests {
         }
         #expect(setup.sinkCount("two-holds@sender.example") == 1)
         let done = try setup.cli(["show", qid])
-        #expect(done.range(of: #"release \S+ requested by cli:\S+ .* from "Legal", "Policy": accepted"#, options: .regularExpression) != nil, "\(done)")
+        #expect(done.range(of: #"release \S+ requested by api:admin .* from "Legal", "Policy": accepted"#, options: .regularExpression) != nil, "\(done)")
         #expect(done.contains("<bob@rcpt.example> delivered at"), "\(done)")
     }
 
@@ -312,7 +327,7 @@ struct ReleaseTests {
             "127.0.0.1:\(setup.gateway.port)"], logPath: setup.gateway.home + "/smtp-source.log")
         defer { source.stop() }
         try Harness.waitUntil("every message stored on the manager", seconds: 180) { setup.storedCount() >= total }
-        let bulk = try setup.cli(["release-all", "--user", "bulk"])
+        let bulk = try setup.cli(["release-all"], as: "bulk")
         #expect(bulk.contains("\(total) message(s) released from all their quarantines: \(total) queued for delivery"), "\(bulk)")
 
         let taken = { ReleaseTests.releaseIDs(setup.gateway.mailLogs, #/released by the manager from "Policy": QID \S+ \(gateway MID \d+\), release (\S+),/#) }
