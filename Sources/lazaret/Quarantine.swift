@@ -175,7 +175,8 @@ struct QuarantineCommand: AsyncParsableCommand {
                 let answer = try await api.post("/messages/actions", body: body, as: QuarantineDocuments.Bulk.self)
                 let stillHeld = answer.stillHeld ?? 0
                 let scope = filters.quarantine.map { "from \(quoted($0))" } ?? "from all their quarantines"
-                var text = "\(answer.done + stillHeld) message(s) released \(scope): \(answer.done) queued for delivery, \(stillHeld) still held in another quarantine"
+                // `done` counts every message released; `still_held` those of them held elsewhere.
+                var text = "\(answer.done) message(s) released \(scope): \(answer.done - stillHeld) queued for delivery, \(stillHeld) still held in another quarantine"
                 text += refusals(answer)
                 print(text)
             }

@@ -197,13 +197,15 @@ struct QuarantineCLITests {
                                             holds: holds)
             qids.append(try await store.storeTransfer(transfer, body: Array("Subject: bulk \(index)\r\n\r\nbody\r\n".utf8)).qid.rawValue)
         }
+        // A named policy quarantine to move into (moves are between policy quarantines).
+        try await store.addQuarantine(QuarantineDefinition(name: "Invoices"), by: "admin")
         try store.close()
         let manager = try home.start()
         defer { manager.stop() }
 
         // delay: the hold expires later; the answer names the new time.
-        // The day 30 days from now (either side of a midnight passing meanwhile).
-        let expectedDays = [0.0, 300].map { Date().addingTimeInterval(30 * 86400 + $0).formatted(.iso8601.year().month().day()) }
+        // Policy keeps 10 days; 30 more: 40 days from now (either side of a midnight passing meanwhile).
+        let expectedDays = [0.0, 300].map { Date().addingTimeInterval(40 * 86400 + $0).formatted(.iso8601.year().month().day()) }
         let (delayStatus, delayed) = try home.quarantine(["delay", qids[0], "--days", "30", "--quarantine", "Policy"])
         #expect(delayStatus == 0, "\(delayed)")
         #expect(delayed.hasPrefix("QID \(qids[0]) held longer: \"Policy\" expires "), "\(delayed)")
@@ -215,11 +217,13 @@ struct QuarantineCLITests {
         let (bothStatus, _) = try home.quarantine(["delay", qids[0], "--seconds", "600", "--days", "1"])
         #expect(bothStatus != 0, "both --seconds and --days accepted")
 
-        // move: from Policy to Virus.
-        let (moveStatus, moved) = try home.quarantine(["move", qids[1], "--from", "Policy", "--to", "Virus"])
+        // move: from Policy to Invoices; not into Virus (not a policy quarantine).
+        let (moveStatus, moved) = try home.quarantine(["move", qids[1], "--from", "Policy", "--to", "Invoices"])
         #expect(moveStatus == 0, "\(moved)")
-        #expect(moved.contains("QID \(qids[1]) moved from \"Policy\" to \"Virus\"; held in \"Virus\""), "\(moved)")
-        let (notHeldStatus, notHeld) = try home.quarantine(["move", qids[1], "--from", "Policy", "--to", "Virus"])
+        #expect(moved.contains("QID \(qids[1]) moved from \"Policy\" to \"Invoices\"; held in \"Invoices\""), "\(moved)")
+        let (virusStatus, virusRefusal) = try home.quarantine(["move", qids[3], "--from", "Policy", "--to", "Virus"])
+        #expect(virusStatus == 1 && virusRefusal.contains("not a policy quarantine"), "\(virusRefusal)")
+        let (notHeldStatus, notHeld) = try home.quarantine(["move", qids[1], "--from", "Policy", "--to", "Invoices"])
         #expect(notHeldStatus == 1 && notHeld.hasPrefix("lazaret: ") && !notHeld.contains("HTTP"), "\(notHeld)")
 
         // copy: accepted for delivery; the message stays held.

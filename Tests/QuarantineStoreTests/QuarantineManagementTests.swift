@@ -274,3 +274,20 @@ import Testing
         }
     }
 }
+
+@Suite struct MoveAndSearchTests {
+    @Test func movedMessageIsNotFoundInItsOldQuarantine() async throws {
+        try await withStore(QuarantineStoreOptions(fsync: false)) { store, _ in
+            try await store.addQuarantine(QuarantineDefinition(name: "Invoices"), by: "admin")
+            let a = try await store.storeTransfer(makeTransfer("t1", holds: [policyHold]), body: makeBody(id: "1")).qid
+            let b = try await store.storeTransfer(makeTransfer("t2", holds: [policyHold]), body: makeBody(id: "2")).qid
+            try await store.move(b, from: "Policy", to: "Invoices", by: "op")
+            let found = try await store.search(SearchQuery(quarantine: "Policy"))
+            #expect(found.items.map(\.qid) == [a])
+            let all = try await store.search(SearchQuery())
+            #expect(Set(all.items.map(\.qid)) == [a, b])
+            let results = try await store.perform(.release(from: ["Policy"]), on: [a, b], by: "op")
+            #expect(results[1] == .refused(QuarantineStoreError(.notHeld, "")), "\(results)")
+        }
+    }
+}
