@@ -135,7 +135,7 @@ let package = Package(
         .target(
             name: "WebUI",
             dependencies: [
-                "QuarantineStore", "CPQTLS",
+                "QuarantineStore", "CPQTLS", "MailMessage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -63,9 +63,20 @@ final class ReleaseSpool: MessageSpool {
         throw ManagerError("the release queue takes releases from the quarantine store only")
     }
 
+    /// The stored message, changed by the release's options (subject tag, added header,
+    /// attachments stripped) when it was released before expiry from quarantines that have
+    /// them. When they cannot be applied (a MIME structure beyond the parser's limits) the
+    /// release is not sent as it is: it stays queued with the reason in mail_logs, until it
+    /// expires on the queue (recorded as failed) or an administrator deletes it.
     func body(of mid: MID) async throws -> ByteBuffer {
         guard let request = request(mid) else { throw ManagerError("MID \(mid) is not a queued release") }
-        return ByteBuffer(bytes: try await store.body(request.qid))
+        let body = try await store.body(request.qid)
+        guard !request.options.isEmpty else { return ByteBuffer(bytes: body) }
+        do {
+            return ByteBuffer(bytes: try request.options.apply(to: body))
+        } catch {
+            throw ManagerError("release \(request.releaseID) of QID \(request.qid): its quarantines' release options cannot be applied (\(error.field): \(error.reason)); it is not sent unchanged")
+        }
     }
 
     func record(_ outcome: RecipientOutcome, mid: MID, recipients: [Int]) async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import MailMessage
 
 /// Schema step `v3` (registered in `QuarantineSchema`): quarantine definitions, the
 /// store's body usage kept by triggers (for the quota), and what releases need beyond v1
@@ -67,7 +68,7 @@ enum DefinitionRows {
                                      release_header, release_strip_attachments, visible_roles, visible_users, created_at, created_by)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [d.name, d.kind.rawValue, d.retentionSeconds, d.defaultAction.rawValue, d.freeUpSpace,
-                             d.releaseOptions.subjectTag, d.releaseOptions.addedHeader, d.releaseOptions.stripAttachments,
+                             d.releaseOptions.subjectTag, d.releaseOptions.headerLine, d.releaseOptions.stripAttachments,
                              try TransferValidation.jsonArray(d.visibleToRoles), try TransferValidation.jsonArray(d.visibleToUsers),
                              now, user])
     }
@@ -78,7 +79,7 @@ enum DefinitionRows {
                                    release_header = ?, release_strip_attachments = ?, visible_roles = ?, visible_users = ?
             WHERE name = ?
             """, arguments: [d.retentionSeconds, d.defaultAction.rawValue, d.freeUpSpace, d.releaseOptions.subjectTag,
-                             d.releaseOptions.addedHeader, d.releaseOptions.stripAttachments,
+                             d.releaseOptions.headerLine, d.releaseOptions.stripAttachments,
                              try TransferValidation.jsonArray(d.visibleToRoles), try TransferValidation.jsonArray(d.visibleToUsers),
                              d.name])
     }
@@ -100,8 +101,9 @@ enum DefinitionRows {
         return QuarantineDefinition(
             name: row["name"], kind: kindValue, retentionSeconds: row["retention_seconds"], defaultAction: actionValue,
             freeUpSpace: row["free_up_space"],
-            releaseOptions: ReleaseOptions(subjectTag: row["release_subject_tag"], addedHeader: row["release_header"],
-                                           stripAttachments: row["release_strip_attachments"]),
+            releaseOptions: ReleaseModifications(subjectTag: row["release_subject_tag"],
+                                                 addedHeader: (row["release_header"] as String?).flatMap(ReleaseModifications.header(fromLine:)),
+                                                 stripAttachments: row["release_strip_attachments"]),
             visibleToRoles: try TransferValidation.decodeJSONArray(row["visible_roles"]),
             visibleToUsers: try TransferValidation.decodeJSONArray(row["visible_users"]))
     }

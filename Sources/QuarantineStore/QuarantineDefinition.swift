@@ -1,4 +1,5 @@
 import Foundation
+import MailMessage
 
 /// One quarantine as the manager defines it: how long it keeps mail, what happens at
 /// expiry, whether it may give up mail early when the store is full, how a message
@@ -41,7 +42,7 @@ public struct QuarantineDefinition: Sendable, Hashable, Codable {
     /// early (before others are refused).
     public var freeUpSpace: Bool
     /// How a message released from here before expiry is changed on its way out.
-    public var releaseOptions: ReleaseOptions
+    public var releaseOptions: ReleaseModifications
     /// Roles (`operator`, `read-only`, `help-desk`) whose users see this quarantine and act
     /// in it as their role allows. Administrators always see every quarantine.
     public var visibleToRoles: [String]
@@ -50,7 +51,7 @@ public struct QuarantineDefinition: Sendable, Hashable, Codable {
 
     public init(name: String, kind: Kind = .policy, retentionSeconds: Int = 30 * 86_400,
                 defaultAction: DefaultAction = .delete, freeUpSpace: Bool = true,
-                releaseOptions: ReleaseOptions = ReleaseOptions(),
+                releaseOptions: ReleaseModifications = ReleaseModifications(),
                 visibleToRoles: [String] = ["operator", "read-only", "help-desk"], visibleToUsers: [String] = []) {
         self.name = name
         self.kind = kind
@@ -117,57 +118,36 @@ public struct QuarantineDefinition: Sendable, Hashable, Codable {
     }
 }
 
-/// How a message released before its expiry is changed on its way out (the quarantines'
-/// release options, merged when it was held in several).
-public struct ReleaseOptions: Sendable, Hashable, Codable {
-    /// Put in front of the subject, e.g. `[RELEASED]`.
-    public var subjectTag: String?
-    /// Added header, `Name: value`, e.g. `X-Lazaret-Released: yes`.
-    public var addedHeader: String?
-    /// Attachments are replaced by a short note.
-    public var stripAttachments: Bool
-
-    public init(subjectTag: String? = nil, addedHeader: String? = nil, stripAttachments: Bool = false) {
-        self.subjectTag = subjectTag
-        self.addedHeader = addedHeader
-        self.stripAttachments = stripAttachments
-    }
-
-    public var isEmpty: Bool { subjectTag == nil && addedHeader == nil && !stripAttachments }
-
-    /// The header's name and value, when `addedHeader` is set.
-    public var header: (name: String, value: String)? {
-        guard let addedHeader, let colon = addedHeader.firstIndex(of: ":") else { return nil }
-        return (String(addedHeader[..<colon]), addedHeader[addedHeader.index(after: colon)...].trimmingCharacters(in: .whitespaces))
-    }
-
-    /// The options of several quarantines as one: every tag (in order, once), every header
-    /// (once), and attachments stripped if any says so.
-    public static func merged(_ all: [ReleaseOptions]) -> ReleaseOptions {
-        var tags: [String] = [], headers: [String] = []
-        for options in all {
-            if let tag = options.subjectTag, !tags.contains(tag) { tags.append(tag) }
-            if let header = options.addedHeader, !headers.contains(header) { headers.append(header) }
+extension ReleaseModifications {
+    /// The modifications of several quarantines as one: every tag (in order, once), the
+    /// first header, and attachments stripped if any says so.
+    public static func merged(_ all: [ReleaseModifications]) -> ReleaseModifications {
+        var tags: [String] = []
+        for modifications in all {
+            if let tag = modifications.subjectTag, !tags.contains(tag) { tags.append(tag) }
         }
-        return ReleaseOptions(subjectTag: tags.isEmpty ? nil : tags.joined(separator: " "),
-                              addedHeader: headers.first,
-                              stripAttachments: all.contains(where: \.stripAttachments))
+        return ReleaseModifications(subjectTag: tags.isEmpty ? nil : tags.joined(separator: " "),
+                                    addedHeader: all.lazy.compactMap(\.addedHeader).first,
+                                    stripAttachments: all.contains(where: \.stripAttachments))
     }
 
+    /// The added header as admins write it, `Name: value`.
+    public var headerLine: String? { addedHeader.map { "\($0.name): \($0.value)" } }
+
+    /// `Name: value` → the header; nil when there is no colon (``problems()`` says so).
+    public static func header(fromLine line: String) -> AddedHeader? {
+        guard let colon = line.firstIndex(of: ":") else { return nil }
+        return AddedHeader(name: String(line[..<colon]), value: line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+    }
+
+    /// Problems named by the API's fields (`release_subject_tag`, `release_header`).
     func problems() -> [String] {
-        var problems: [String] = []
-        if let tag = subjectTag, tag.isEmpty || tag.utf8.count > 64 || tag.contains(where: \.isNewline) {
-            problems.append("release_subject_tag: must be 1-64 characters on one line")
+        do {
+            try validate()
+            return []
+        } catch {
+            let field = error.field.hasPrefix("subject_tag") ? "release_subject_tag" : "release_header"
+            return ["\(field): \(error.reason)"]
         }
-        if let header = addedHeader {
-            let valid = header.utf8.count <= 998 && !header.contains(where: \.isNewline) && self.header.map { pair in
-                !pair.name.isEmpty && pair.name.unicodeScalars.allSatisfy { $0.value >= 33 && $0.value <= 126 && $0 != ":" }
-                    && !pair.value.isEmpty
-            } == true
-            if !valid {
-                problems.append("release_header: \(quoted(header)) must be one line `Name: value` (a header name of printable ASCII without ':' or spaces)")
-            }
-        }
-        return problems
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MailMessage
 import GRDB
 import Logging
 import Scanning
@@ -309,10 +310,10 @@ public final class QuarantineStore: Sendable {
         }
         let names = holds.map(\.quarantine).sorted()
         // Released before expiry: the quarantines' release options apply (tag, header, strip).
-        var options = ReleaseOptions()
+        var options = ReleaseModifications()
         if user != Retention.expiryActor {
             let definitions = try DefinitionRows.all(db)
-            options = ReleaseOptions.merged(holds.compactMap { hold in
+            options = ReleaseModifications.merged(holds.compactMap { hold in
                 definitions.first { $0.name == hold.quarantine }?.releaseOptions
             })
         }

@@ -1,4 +1,5 @@
 import Foundation
+import MailMessage
 import Scanning
 
 /// A message to deliver after release from every quarantine: what the release queue
@@ -39,7 +40,7 @@ public struct ReleaseRequest: Sendable, Hashable {
     public var kind: Kind
     /// How the message is changed on its way out (the quarantines' release options, for a
     /// release before expiry); empty when it goes as it came.
-    public var options: ReleaseOptions
+    public var options: ReleaseModifications
 
     public enum Kind: String, Sendable, Hashable, Codable {
         /// The message itself, released from every quarantine, to its recipients.
@@ -51,7 +52,7 @@ public struct ReleaseRequest: Sendable, Hashable {
     public init(releaseID: String, qid: QID, gateway: String, gatewayMID: UInt64, gatewayICID: UInt64?,
                 mailFrom: String, recipients: [String], smtpUTF8: Bool, resumeAt: PipelineStage,
                 quarantines: [String], requestedBy: String, requestedAt: Date, state: State,
-                kind: Kind = .release, options: ReleaseOptions = ReleaseOptions()) {
+                kind: Kind = .release, options: ReleaseModifications = ReleaseModifications()) {
         self.kind = kind
         self.options = options
         self.releaseID = releaseID

@@ -1,4 +1,5 @@
 import Foundation
+import MailMessage
 import GRDB
 import Scanning
 
@@ -85,10 +86,10 @@ enum StoredRows {
         guard let kind = ReleaseRequest.Kind(rawValue: kindText) else { throw corrupt("release kind \(kindText)") }
         let recipients: String? = row["copy_recipients"]
         let optionsText: String? = row["options"]
-        var options = ReleaseOptions()
+        var options = ReleaseModifications()
         if let optionsText {
             do {
-                options = try JSONDecoder().decode(ReleaseOptions.self, from: Data(optionsText.utf8))
+                options = try JSONDecoder().decode(ReleaseModifications.self, from: Data(optionsText.utf8))
             } catch {
                 throw corrupt("release options \(optionsText)")
             }

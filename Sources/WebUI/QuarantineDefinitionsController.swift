@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import MailMessage
 import QuarantineStore
 
 /// `/api/v1/quarantines`: the quarantines a user sees, with what they hold; administrators
@@ -39,7 +40,7 @@ struct QuarantineDefinitionsController: Sendable {
             default_action = d.defaultAction.rawValue
             free_up_space = d.freeUpSpace
             release_subject_tag = d.releaseOptions.subjectTag
-            release_header = d.releaseOptions.addedHeader
+            release_header = d.releaseOptions.headerLine
             release_strip_attachments = d.releaseOptions.stripAttachments
             visible_to_roles = d.visibleToRoles
             visible_to_users = d.visibleToUsers
@@ -96,7 +97,16 @@ struct QuarantineDefinitionsController: Sendable {
             }
             if let free_up_space { d.freeUpSpace = free_up_space }
             if let release_subject_tag { d.releaseOptions.subjectTag = release_subject_tag.isEmpty ? nil : release_subject_tag }
-            if let release_header { d.releaseOptions.addedHeader = release_header.isEmpty ? nil : release_header }
+            if let release_header {
+                if release_header.isEmpty {
+                    d.releaseOptions.addedHeader = nil
+                } else {
+                    guard let header = ReleaseModifications.header(fromLine: release_header) else {
+                        throw Problem.invalid("release_header", "release_header must be `Name: value`, e.g. X-Lazaret-Released: yes")
+                    }
+                    d.releaseOptions.addedHeader = header
+                }
+            }
             if let release_strip_attachments { d.releaseOptions.stripAttachments = release_strip_attachments }
             if let visible_to_roles { d.visibleToRoles = visible_to_roles }
             if let visible_to_users { d.visibleToUsers = visible_to_users }

@@ -1,4 +1,5 @@
 import Foundation
+import MailMessage
 import Scanning
 import Testing
 @testable import QuarantineStore
@@ -53,7 +54,7 @@ import Testing
                 try await store.addQuarantine(QuarantineDefinition(name: "policy"), by: "admin")
             }
             do {
-                try await store.addQuarantine(QuarantineDefinition(name: "Bad", retentionSeconds: 5, releaseOptions: ReleaseOptions(addedHeader: "no colon"),
+                try await store.addQuarantine(QuarantineDefinition(name: "Bad", retentionSeconds: 5, releaseOptions: ReleaseModifications(addedHeader: .init(name: "Bad Name", value: "x")),
                                                                    visibleToRoles: ["root"]), by: "admin")
                 Issue.record("a bad definition was taken")
             } catch let error as QuarantineStoreError {
@@ -260,7 +261,7 @@ import Testing
         let clock = Clock()
         try await withStore(QuarantineStoreOptions(fsync: false, now: { clock.now })) { store, _ in
             var outbreak = try #require(try await store.quarantine(named: "Outbreak"))
-            outbreak.releaseOptions = ReleaseOptions(subjectTag: "[RELEASED]", addedHeader: "X-Lazaret-Released: early", stripAttachments: true)
+            outbreak.releaseOptions = ReleaseModifications(subjectTag: "[RELEASED]", addedHeader: .init(name: "X-Lazaret-Released", value: "early"), stripAttachments: true)
             try await store.updateQuarantine(outbreak, by: "admin")
             let manual = try await store.storeTransfer(makeTransfer("t1", holds: [outbreakHold]), body: makeBody(id: "1")).qid
             let expiring = try await store.storeTransfer(makeTransfer("t2", holds: [outbreakHold]), body: makeBody(id: "2")).qid
