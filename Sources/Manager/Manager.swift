@@ -93,8 +93,7 @@ public final class Manager: Service {
         releaseBox.withLockedValue { $0 = releases }
         let control: ControlServer
         do {
-            control = try await Self.startControl(configuration: config, store: store,
-                                                  onReleased: { await releases.enqueue($0) }, log: log)
+            control = try await Self.startControl(configuration: config, store: store, log: log)
         } catch {
             try? await listener.close()
             try? store.close()
@@ -128,7 +127,7 @@ public final class Manager: Service {
                         ?? "web/API off (see mail_logs)",
                      "CPQ CA \(config.resolve(config.cpqDirectory))/ca.pem",
                      "quarantine store \(config.resolve(config.storeDirectory))",
-                     "control socket \(control.socketPath) (lazaret quarantine ...)",
+                     "control socket \(control.socketPath)",
                      "mail_logs \(logPath)"])
             tasks.addTask { await releases.run() }
             let sweeping = Task { await sweeper.run(every: config.sweepSeconds) }

@@ -3,7 +3,7 @@ import QuarantineStore
 /// The mail_logs lines of a manual release or delete, in the format admins know from
 /// appliances, naming the message by its gateway's MID (as the gateway's `quarantined to`
 /// line did). Computed from the message as it was *before* the action, so that only holds
-/// the action changed are logged. The control socket's commands and the API share them.
+/// the action changed are logged. The API's single and bulk actions share them.
 enum QuarantineActionLog {
     /// `MID 483 released from quarantine "Policy" (manual)` for each hold still held in
     /// `from` (nil: all), then `MID 483 released from all quarantines` when `fromAll` (no

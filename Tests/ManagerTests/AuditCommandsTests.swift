@@ -7,64 +7,69 @@ import Testing
 import WebUI
 @testable import Manager
 
-/// The manager's side of the audit log: release and delete as the control socket runs them
-/// write audit entries under the `--user` and the mail_logs lines of issue #5, and
-/// `audit list|verify` answer over the same command table.
+/// The manager's side of the audit log: release and delete as the API runs them
+/// (`ManagerQuarantineActions`) write audit entries under the user and the mail_logs lines
+/// of issue #5, and `audit list|verify` answer over the control socket's command table.
 @Suite struct AuditCommandsTests {
     @Test("release and delete write the mail_logs lines admins know, with the gateway MID")
     func mailLogsLines() async throws {
-        try await withCommands { _, store, released in
+        try await withStore { store, released in
             let log = MailLog(inMemoryKeeping: 100)
-            let table = Manager.controlCommands(store: store, onReleased: { released.append($0) }, log: log)
+            let actions = ManagerQuarantineActions(store: store, onReleased: { released.append($0) }, log: log)
+            let alice = APIUser(name: "alice", role: .operator), bob = APIUser(name: "bob", role: .operator)
             let twice = try await store.add("t1", holds: [policyHold, virusHold])
             let once = try await store.add("t2", holds: [policyHold, virusHold])
 
-            #expect(await table.handle(["quarantine", "release", twice.rawValue, "--from", "Policy", "--user", "alice"]).ok)
+            _ = try await actions.release(twice, from: ["Policy"], actor: alice)
             #expect(messages(log) == [#"MID 482 released from quarantine "Policy" (manual)"#,
-                                      #"QID \#(twice) released by alice from "Policy"; still held in "Virus""#])
-            #expect(await table.handle(["quarantine", "release", twice.rawValue, "--user", "bob"]).ok)
+                                      #"QID \#(twice) released by api:alice from "Policy"; still held elsewhere"#])
+            _ = try await actions.release(twice, from: nil, actor: bob)
             let request = try #require(released.requests.first)
             #expect(messages(log).dropFirst(2) == [#"MID 482 released from quarantine "Virus" (manual)"#,
                                                    "MID 482 released from all quarantines",
-                                                   "QID \(twice) released by bob from all quarantines; release \(request.releaseID) queued for gateway gw1.example.org"])
-            // Released again: nothing new happened, no new mail_logs lines.
-            #expect(await table.handle(["quarantine", "release", twice.rawValue]).ok)
-            #expect(messages(log).count == 5)
+                                                   "QID \(twice) released by api:bob from all quarantines; release \(request.releaseID) queued for gateway gw1.example.org"])
+            // Released again: the same release, no new "released from" lines.
+            _ = try await actions.release(twice, from: nil, actor: bob)
+            #expect(messages(log).filter { $0.hasPrefix("MID 482 released") }.count == 3)
 
-            #expect(await table.handle(["quarantine", "delete", once.rawValue, "--from", "Virus", "--user", "carol"]).ok)
-            #expect(messages(log).dropFirst(5) == [#"MID 482 deleted from quarantine "Virus" (manual)"#,
-                                                   #"QID \#(once) deleted by carol from "Virus""#])
-            #expect(await table.handle(["quarantine", "delete", once.rawValue, "--user", "carol"]).ok)
-            #expect(messages(log).dropFirst(7) == [#"MID 482 deleted from quarantine "Policy" (manual)"#,
-                                                   "QID \(once) deleted by carol from all quarantines"])
+            try await actions.delete(once, from: ["Virus"], actor: alice)
+            #expect(messages(log).suffix(2) == [#"MID 482 deleted from quarantine "Virus" (manual)"#,
+                                                #"QID \#(once) deleted by api:alice from "Virus""#])
+            try await actions.delete(once, from: nil, actor: alice)
+            #expect(messages(log).suffix(2) == [#"MID 482 deleted from quarantine "Policy" (manual)"#,
+                                                "QID \(once) deleted by api:alice from all quarantines"])
             // Refused: no mail_logs line claims it happened.
-            #expect(await !table.handle(["quarantine", "release", once.rawValue]).ok)
-            #expect(messages(log).count == 9)
+            let before = messages(log).count
+            await #expect(throws: QuarantineStoreError.self) { _ = try await actions.release(once, from: nil, actor: alice) }
+            #expect(messages(log).count == before)
             #expect(log.recentLines.allSatisfy { $0.contains(" Info: ") })
         }
     }
 
-    @Test("release-all logs each message's quarantines and the release from all")
+    @Test("a bulk release logs each message's quarantines and the release from all")
     func releaseAllLines() async throws {
-        try await withCommands { _, store, released in
+        try await withStore { store, released in
             let log = MailLog(inMemoryKeeping: 100)
-            let table = Manager.controlCommands(store: store, onReleased: { released.append($0) }, log: log)
+            let actions = ManagerQuarantineActions(store: store, onReleased: { released.append($0) }, log: log)
             let both = try await store.add("t1", holds: [policyHold, virusHold])
             let policy = try await store.add("t2", holds: [policyHold])
-            #expect(await table.handle(["quarantine", "release-all", "--quarantine", "Policy", "--user", "ops"]).ok)
+            let results = try await actions.perform(.release(from: ["Policy"]), on: [both, policy], visible: nil,
+                                                    selection: "search quarantine=Policy", actor: APIUser(name: "ops", role: .operator))
+            #expect(results.count == 2)
             let lines = messages(log)
             #expect(lines.filter { $0.hasPrefix("MID 482 released from quarantine \"Policy\" (manual)") }.count == 2, "\(lines)")
             #expect(lines.filter { $0 == "MID 482 released from all quarantines" }.count == 1, "\(lines)")
             #expect(!lines.contains { $0.contains("\"Virus\" (manual)") }, "\(lines)")
+            #expect(released.requests.map(\.qid) == [policy])
             let entries = try await store.auditEntries()
             #expect(Set(entries.compactMap(\.target.qid)) == [both, policy])
-            #expect(entries.allSatisfy { $0.actor.name == "ops" && $0.target.selection == "quarantine release-all --quarantine Policy" })
+            #expect(entries.allSatisfy { $0.actor.name == "api:ops" && $0.target.selection == "search quarantine=Policy" })
         }
     }
 
     @Test("the API's release and delete (ManagerQuarantineActions) write the same lines and audit entries")
     func apiActions() async throws {
-        try await withCommands { _, store, released in
+        try await withStore { store, released in
             let log = MailLog(inMemoryKeeping: 100)
             let actions = ManagerQuarantineActions(store: store, onReleased: { released.append($0) }, log: log)
             let qid = try await store.add("t1", holds: [policyHold, virusHold])
@@ -85,29 +90,15 @@ import WebUI
         }
     }
 
-    @Test("the --user is the audit entry's actor, refusals included")
-    func actorIsTheUser() async throws {
-        try await withCommands { commands, store, _ in
-            let qid = try await store.add("t1", holds: [policyHold, virusHold])
-            #expect(await commands.release([qid.rawValue, "--from", "Policy", "--user", "token:alice"]).ok)
-            #expect(await commands.delete([qid.rawValue, "--from", "Virus"]).ok)
-            #expect(await !commands.release([qid.rawValue, "--user", "cli:mallory"]).ok)
-            let entries = try await store.auditEntries()
-            #expect(entries.map(\.actor.name) == ["token:alice", "cli:test", "cli:mallory"])
-            #expect(entries.map(\.action) == [.release, .delete, .release])
-            #expect(entries.map(\.outcome.description).map { $0.prefix(7) } == ["ok", "ok", "refused"])
-        }
-    }
-
     @Test("audit list prints the latest entries as a table; audit verify checks the chain")
     func listAndVerify() async throws {
-        try await withCommands { commands, store, released in
-            let table = Manager.controlCommands(store: store, onReleased: { released.append($0) }, log: MailLog(inMemoryKeeping: 10))
+        try await withStore { store, _ in
+            let table = Manager.controlCommands(store: store)
             #expect(await table.handle(["audit", "list"]) == .success("the audit log has no entries yet"))
             #expect(await table.handle(["audit", "verify"]) == .success("audit log intact: no entries yet"))
             let qid = try await store.add("t1", holds: [policyHold, virusHold])
-            #expect(await commands.release([qid.rawValue, "--from", "Policy", "--user", "alice"]).ok)
-            #expect(await commands.delete([qid.rawValue, "--user", "bob"]).ok)
+            _ = try await store.release(qid, from: ["Policy"], by: "alice")
+            try await store.delete(qid, from: nil, by: "bob")
             try await store.recordAudit(.login, target: AuditTarget(), by: AuditActor(name: "token:carol", role: "help desk"),
                                         outcome: .refused(reason: "wrong token"), detail: "line one\nline two")
 
