@@ -1,3 +1,4 @@
+import Foundation
 /// Rows of text in aligned columns, as `tophosts` or `quarantine list` print them.
 public struct TextTable: Hashable, Sendable {
     public var header: [String]
@@ -33,5 +34,21 @@ public struct TextTable: Hashable, Sendable {
     private func clip(_ cell: String) -> String {
         let flat = cell.replacing("\r", with: " ").replacing("\n", with: " ").replacing("\t", with: " ")
         return flat.count > maxCellWidth ? String(flat.prefix(maxCellWidth - 1)) + "…" : flat
+    }
+
+    /// Control characters (a newline in a detail) shown escaped, so a row stays one line.
+    public static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += String(format: "\\x%02X", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 }

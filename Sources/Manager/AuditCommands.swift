@@ -98,26 +98,11 @@ public struct AuditCommands: Sendable {
         guard let last = entries.last else { return "the audit log has no entries yet" }
         var table = TextTable(["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME", "DETAIL"], maxCellWidth: 70)
         for entry in entries {
-            table.append(["\(entry.sequence)", entry.time.formatted(.iso8601), printable(entry.actor.description),
-                          printable(entry.action.rawValue), printable(entry.target.description),
-                          printable(entry.outcome.description), printable(entry.detail ?? "")])
+            table.append(["\(entry.sequence)", entry.time.formatted(.iso8601), TextTable.printable(entry.actor.description),
+                          TextTable.printable(entry.action.rawValue), TextTable.printable(entry.target.description),
+                          TextTable.printable(entry.outcome.description), TextTable.printable(entry.detail ?? "")])
         }
         return table.render() + "\nlatest entry \(last.sequence) hash \(last.hash) (lazaret manager audit verify checks the chain)"
     }
 
-    /// Control characters (a newline in a detail) shown escaped, so a row stays one line.
-    static func printable(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return text }
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += String(format: "\\x%02X", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
 }

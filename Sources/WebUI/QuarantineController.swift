@@ -89,22 +89,6 @@ public struct QuarantineController: Sendable {
 
     // MARK: Acting
 
-    /// The body of release and delete: which quarantines (all when left out).
-    struct ActionRequest: Decodable {
-        let quarantines: [String]?
-
-        enum CodingKeys: String, CodingKey, CaseIterable { case quarantines }
-
-        init(from decoder: any Decoder) throws {
-            // Unknown fields are refused by name rather than ignored.
-            let any = try decoder.container(keyedBy: AnyKey.self)
-            for key in any.allKeys where CodingKeys(rawValue: key.stringValue) == nil {
-                throw Problem.invalid(key.stringValue, "unknown field \(key.stringValue) (this action takes: quarantines)")
-            }
-            quarantines = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent([String].self, forKey: .quarantines)
-        }
-    }
-
     @Sendable func release(_ request: Request, context: APIRequestContext) async throws -> Response {
         let user = try await require(.release, context)
         let qid = try messageID(context)
@@ -158,22 +142,12 @@ public struct QuarantineController: Sendable {
         return qid
     }
 
+    /// The body of release and delete, `{"quarantines": [...]}` or none: which quarantines
+    /// (all when left out).
     func quarantines(of request: Request, context: APIRequestContext) async throws -> Set<String>? {
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: context.maxUploadSize)
-        } catch {
-            throw Problem(.contentTooLarge, type: "body-too-large", title: "Request body too large",
-                          detail: "the JSON body may be at most \(context.maxUploadSize / 1024) KiB", field: "body")
-        }
-        guard buffer.readableBytes > 0 else { return nil }
-        let body = try JSONDecoder().decode(ActionRequest.self, from: Data(buffer.readableBytesView))
-        guard let names = body.quarantines else { return nil }
-        guard !names.isEmpty, names.count <= 16, names.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 64 }) else {
-            throw Problem.invalid("quarantines", "quarantines must list 1 to 16 quarantine names of 1 to 64 characters (or be left out: all)")
-        }
-        return Set(names)
+        struct Body: Decodable { let quarantines: [String]? }
+        let body: Body? = try await decodeBody(request, context, fields: ["quarantines"], required: false)
+        return try checkedQuarantines(body?.quarantines)
     }
 
     func notFound(_ qid: QID) -> Problem {
@@ -210,12 +184,4 @@ public struct QuarantineController: Sendable {
         headers[.contentType] = "application/json"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
-}
-
-/// Any key, to look at every field of a JSON object.
-struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int?
-    init?(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { self.stringValue = String(intValue); self.intValue = intValue }
 }

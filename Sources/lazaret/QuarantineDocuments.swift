@@ -206,28 +206,13 @@ enum QuarantineDocuments {
             if let selection = entry.selection { target.append(entry.id == nil ? selection : "[\(selection)]") }
             let actor = entry.role.map { "\(entry.actor) (\($0))" } ?? entry.actor
             let outcome = entry.outcome == "refused" ? "refused: \(entry.reason ?? "")" : entry.outcome
-            table.append(["\(entry.seq)", entry.at, printable(actor), printable(entry.action),
-                          printable(target.isEmpty ? "-" : target.joined(separator: " ")), printable(outcome),
-                          printable(entry.detail ?? "")])
+            table.append(["\(entry.seq)", entry.at, TextTable.printable(actor), TextTable.printable(entry.action),
+                          TextTable.printable(target.isEmpty ? "-" : target.joined(separator: " ")), TextTable.printable(outcome),
+                          TextTable.printable(entry.detail ?? "")])
         }
         return table.render() + "\nlatest entry \(last.seq) hash \(last.hash) (lazaret manager audit verify checks the chain)"
     }
 
-    /// Control characters (a newline in a detail) shown escaped, so a row stays one line.
-    static func printable(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return text }
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += String(format: "\\x%02X", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
 }
 
 func quoted(_ name: String) -> String { "\"\(name)\"" }

@@ -11,17 +11,8 @@ struct APIRoleMatrixTests {
     func roleMatrix() async throws {
         let setup = try ReleaseSetup(filters: #"hold_it: if (subject == '^hold') { quarantine("Policy"); }"#)
         defer { setup.stop() }
-        let lazaret = try Harness.lazaretBinary
-        func manager(_ args: [String]) throws -> String {
-            let (status, output) = try Harness.run(lazaret, ["manager"] + args + ["--config", setup.managerConfig])
-            guard status == 0 else { throw Harness.Failure("lazaret manager \(args.joined(separator: " ")): \(output)") }
-            return output
-        }
         var tokens: [String: String] = [:]
-        for role in ["admin", "operator", "help-desk", "read-only"] {
-            _ = try manager(["user", "add", "u-\(role)", "--role", role])
-            tokens[role] = try manager(["token", "create", "u-\(role)"]).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        for role in ["admin", "operator", "help-desk", "read-only"] { tokens[role] = try setup.token(for: "u-\(role)", role: role) }
         let base = "http://127.0.0.1:\(setup.webPort)/api/v1"
         try Harness.waitUntil("the API answering /health") { (try? APIProcessTests.curl("GET", base + "/health", token: nil).0) == 200 }
         for index in 1...8 { try setup.send(subject: "hold \(index)", messageID: "matrix-\(index)@sender.example") }

@@ -8,16 +8,8 @@ struct ManagementProcessTests {
     func copyThroughTheGateway() async throws {
         let setup = try ReleaseSetup(filters: #"hold_it: if (subject == '^hold me') { quarantine("Policy"); }"#)
         defer { setup.stop() }
-        let lazaret = try Harness.lazaretBinary
-        func manager(_ args: [String]) throws -> String {
-            let (status, output) = try Harness.run(lazaret, ["manager"] + args + ["--config", setup.managerConfig])
-            guard status == 0 else { throw Harness.Failure("lazaret manager \(args.joined(separator: " ")): \(output)") }
-            return output
-        }
-        _ = try manager(["user", "add", "ada", "--role", "admin"])
-        _ = try manager(["user", "add", "olivia", "--role", "operator"])
-        let admin = try manager(["token", "create", "ada"]).trimmingCharacters(in: .whitespacesAndNewlines)
-        let op = try manager(["token", "create", "olivia"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let admin = try setup.token(for: "ada", role: "admin")
+        let op = try setup.token(for: "olivia", role: "operator")
         let base = "http://127.0.0.1:\(setup.webPort)/api/v1"
         try Harness.waitUntil("the API answering /health") { (try? APIProcessTests.curl("GET", base + "/health", token: nil).0) == 200 }
         try setup.send(subject: "hold me", messageID: "copy-1@sender.example")
@@ -48,11 +40,7 @@ struct ManagementProcessTests {
     func releaseOptionsApplyOnTheWayOut() async throws {
         let setup = try ReleaseSetup(filters: #"hold_it: if (subject == '^hold me') { quarantine("Policy"); }"#)
         defer { setup.stop() }
-        let lazaret = try Harness.lazaretBinary
-        let (status, output) = try Harness.run(lazaret, ["manager", "user", "add", "ada", "--role", "admin", "--config", setup.managerConfig])
-        #expect(status == 0, "\(output)")
-        let (_, tokenOutput) = try Harness.run(lazaret, ["manager", "token", "create", "ada", "--config", setup.managerConfig])
-        let admin = tokenOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let admin = try setup.token(for: "ada", role: "admin")
         let base = "http://127.0.0.1:\(setup.webPort)/api/v1"
         try Harness.waitUntil("the API answering /health") { (try? APIProcessTests.curl("GET", base + "/health", token: nil).0) == 200 }
         let (patched, patchBody) = try APIProcessTests.curl("PATCH", base + "/quarantines/Policy", token: admin, body: """

@@ -19,14 +19,7 @@ struct QuotaProcessTests {
         #expect(config.contains("quota_mb: 1"))
         try config.write(toFile: setup.managerConfig, atomically: true, encoding: .utf8)
         try setup.startManager()
-        let lazaret = try Harness.lazaretBinary
-        func manager(_ args: [String]) throws -> String {
-            let (status, output) = try Harness.run(lazaret, ["manager"] + args + ["--config", setup.managerConfig])
-            guard status == 0 else { throw Harness.Failure("lazaret manager \(args.joined(separator: " ")): \(output)") }
-            return output
-        }
-        _ = try manager(["user", "add", "ada", "--role", "admin"])
-        let token = try manager(["token", "create", "ada"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try setup.token(for: "ada", role: "admin")
         let base = "http://127.0.0.1:\(setup.webPort)/api/v1"
         try Harness.waitUntil("the API answering /health") { (try? APIProcessTests.curl("GET", base + "/health", token: nil).0) == 200 }
         let (patched, patchBody) = try APIProcessTests.curl("PATCH", base + "/quarantines/Policy", token: token, body: #"{"free_up_space": false}"#)

@@ -294,6 +294,13 @@ struct ReleaseTests {
             legal: if (subject == 'contract') { quarantine("Legal"); }
             """#, extraYAML: "quarantines: [Legal]")
         defer { setup.stop() }
+        // The manager defines Legal (a quarantine it does not define is held in Unclassified).
+        try Harness.waitUntil("the API answering /health") {
+            (try? APIProcessTests.curl("GET", "http://127.0.0.1:\(setup.webPort)/api/v1/health", token: nil).0) == 200
+        }
+        let (added, addedBody) = try APIProcessTests.curl("POST", "http://127.0.0.1:\(setup.webPort)/api/v1/quarantines",
+                                                          token: try setup.token(for: "admin"), body: #"{"name": "Legal"}"#)
+        #expect(added == 201, "\(addedBody)")
         try setup.send(subject: "hold me, a contract", messageID: "two-holds@sender.example")
         try Harness.waitUntil("the message stored on the manager") { setup.storedCount() == 1 }
         let qid = try #require(setup.qids().first)
