@@ -81,6 +81,11 @@ public struct QuarantineController: Sendable {
         } catch {
             throw mapped(error, qid: qid)
         }
+        // A download is an action on the message: who took a copy of it, and when.
+        _ = try await storeCall {
+            try await store.recordAudit(.download, target: AuditTarget(qid: qid), by: AuditActor(name: user.actor, role: user.role.rawValue),
+                                        outcome: .ok, detail: "\(body.count) bytes")
+        }
         var headers = HTTPFields()
         headers[.contentType] = "message/rfc822"
         headers[.contentDisposition] = "attachment; filename=\"\(qid.rawValue).eml\""

@@ -129,8 +129,11 @@ import Testing
             let releaseID = try #require(try T.json(copied)["release_id"] as? String)
             #expect(try await fixture.store.release(id: releaseID)?.recipients == ["analyst@example.net"])
             #expect(try await fixture.store.message(qid)?.heldIn == ["Invoices", "Virus"])
-            let audit = try await fixture.store.auditEntries(last: 20).map(\.action.rawValue)
-            #expect(audit.contains("delay") && audit.contains("move") && audit.contains("copy"))
+            let raw = try await client.execute(uri: "/api/v1/messages/\(qid)/raw", method: .get, headers: T.headers(op))
+            #expect(raw.status == .ok)
+            let audit = try await fixture.store.auditEntries(last: 20)
+            #expect(Set(audit.map(\.action.rawValue)).isSuperset(of: ["delay", "move", "copy", "download"]))
+            #expect(audit.last?.action == .download && audit.last?.actor.name == "api:u-operator" && audit.last?.target.qid == qid)
         }
     }
 
