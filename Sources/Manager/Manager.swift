@@ -130,14 +130,12 @@ public final class Manager: Service {
                      "control socket \(control.socketPath)",
                      "mail_logs \(logPath)"])
             tasks.addTask { await releases.run() }
-            let sweeping = Task { await sweeper.run(every: config.sweepSeconds) }
+            tasks.addTask { await cancelWhenGracefulShutdown { await sweeper.run(every: config.sweepSeconds) } }
             tasks.addTask {
                 try? await gracefulShutdown()
                 await control.close()
                 try? await listener.close()
                 await releases.shutdown()
-                sweeping.cancel()
-                await sweeping.value
             }
         }
         try? store.close()

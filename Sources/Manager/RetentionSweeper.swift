@@ -120,17 +120,23 @@ final class RetentionSweeper: Sendable {
     }
 }
 
-/// Runs async blocks one at a time, in call order.
+/// Runs async blocks one at a time, in call order (no task of its own).
 actor AsyncSerializer {
-    private var tail: Task<Void, Never>?
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    func run<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
-        let previous = tail
-        let task = Task { () -> T in
-            await previous?.value
-            return await body()
+    func run<T: Sendable>(_ body: @Sendable () async -> T) async -> T {
+        if busy {
+            await withCheckedContinuation { waiting.append($0) }
+        } else {
+            busy = true
         }
-        tail = Task { _ = await task.value }
-        return await task.value
+        let result = await body()
+        if waiting.isEmpty {
+            busy = false
+        } else {
+            waiting.removeFirst().resume()   // the lock passes to the next caller
+        }
+        return result
     }
 }
