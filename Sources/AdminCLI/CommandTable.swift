@@ -6,15 +6,32 @@ public struct ControlCommand: Sendable {
     public var arguments: String
     /// One line for `help`.
     public var summary: String
-    /// Runs it with the arguments after `words`.
-    public var run: @Sendable ([String]) async -> ControlResponse
+    /// What the caller's role must allow (`.read` by default).
+    public var permission: CommandPermission
+    /// When set, the question asked before the command runs, e.g. `Delete 12 recipients
+    /// for the.cpq.host?`-style text; `--yes` among the arguments answers it
+    /// (non-interactive callers must give it). The table strips `--yes` before `run`.
+    public var confirmation: String?
+    /// Runs it with the arguments after `words` and who asked.
+    public var run: @Sendable ([String], CommandContext) async -> ControlResponse
 
     public init(_ words: [String], arguments: String = "", summary: String,
-                run: @escaping @Sendable ([String]) async -> ControlResponse) {
+                permission: CommandPermission = .read, confirmation: String? = nil,
+                run: @escaping @Sendable ([String], CommandContext) async -> ControlResponse) {
         self.words = words
         self.arguments = arguments
         self.summary = summary
+        self.permission = permission
+        self.confirmation = confirmation
         self.run = run
+    }
+
+    /// A command that does not need to know who runs it.
+    public init(_ words: [String], arguments: String = "", summary: String,
+                permission: CommandPermission = .read, confirmation: String? = nil,
+                run: @escaping @Sendable ([String]) async -> ControlResponse) {
+        self.init(words, arguments: arguments, summary: summary, permission: permission,
+                  confirmation: confirmation) { args, _ in await run(args) }
     }
 
     /// `quarantine list [--quarantine NAME] ...`
@@ -40,15 +57,33 @@ public struct CommandTable: Sendable {
         commands.append(command)
     }
 
-    /// Runs the command `args` names (the longest matching words win).
-    public func handle(_ args: [String]) async -> ControlResponse {
+    /// Runs the command `args` names (the longest matching words win) for `context`:
+    /// refuses it when the caller's role does not allow it, and asks (interactive) or
+    /// requires `--yes` (non-interactive) for commands with a confirmation.
+    public func handle(_ args: [String], context: CommandContext = .local) async -> ControlResponse {
         if args.isEmpty { return .failure("no command given.\n" + help()) }
         if args[0] == "help" { return .success(help(Array(args.dropFirst()))) }
         let match = commands.filter { args.starts(with: $0.words) }.max { $0.words.count < $1.words.count }
         if let match {
-            let rest = Array(args.dropFirst(match.words.count))
+            var rest = Array(args.dropFirst(match.words.count))
             if rest == ["--help"] || rest == ["-h"] { return .success(help(match.words)) }
-            return await match.run(rest)
+            let name = match.words.joined(separator: " ")
+            guard context.role.allows(match.permission) else {
+                return .failure("\(name): permission denied: the \(context.role.rawValue) role cannot run it; ask an admin")
+            }
+            if let question = match.confirmation {
+                let confirmed = rest.contains("--yes")
+                rest.removeAll { $0 == "--yes" }
+                if !confirmed {
+                    guard context.interactive else {
+                        return .failure("\(name) needs confirmation: add --yes to run it without a prompt")
+                    }
+                    guard await context.confirm(question) else {
+                        return .failure("\(name): not confirmed; nothing was changed")
+                    }
+                }
+            }
+            return await match.run(rest, context)
         }
         let typed = Array(args.prefix { !$0.hasPrefix("-") })
         let candidates = commands.filter { !typed.isEmpty && $0.words.starts(with: typed) }

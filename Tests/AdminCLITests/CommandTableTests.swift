@@ -111,3 +111,37 @@ import Testing
         #expect(table.render() == "A   LONGER  C\nxx  y       a ver…")
     }
 }
+
+@Suite struct CommandPermissionTests {
+    let table = CommandTable([
+        ControlCommand(["status"], summary: "look") { _ in .success("online") },
+        ControlCommand(["suspend"], summary: "stop", permission: .operate) { _ in .success("suspended") },
+        ControlCommand(["deleterecipients"], arguments: "all", summary: "drop", permission: .admin,
+                       confirmation: "Delete all recipients?") { args, context in
+            .success("deleted \(args.joined(separator: " ")) by \(context.who)")
+        },
+    ])
+
+    @Test func rolesAllowTheirLevelAndBelow() async {
+        let reader = CommandContext(user: "rita", role: .readOnly)
+        #expect(await table.handle(["status"], context: reader) == .success("online"))
+        let refused = await table.handle(["suspend"], context: reader)
+        #expect(!refused.ok && refused.output.contains("permission denied: the read-only role"))
+        let op = CommandContext(user: "otto", role: .operator)
+        #expect(await table.handle(["suspend"], context: op) == .success("suspended"))
+        #expect(!(await table.handle(["deleterecipients", "all", "--yes"], context: op)).ok)
+    }
+
+    @Test func confirmationIsAskedOrNeedsYes() async {
+        let batch = CommandContext(user: "ada", role: .admin)
+        let noYes = await table.handle(["deleterecipients", "all"], context: batch)
+        #expect(!noYes.ok && noYes.output.contains("add --yes"))
+        #expect(await table.handle(["deleterecipients", "all", "--yes"], context: batch)
+            == .success("deleted all by admin \"ada\" over SSH"))
+        let no = CommandContext(user: "ada", role: .admin, interactive: true) { _ in false }
+        #expect(await table.handle(["deleterecipients", "all"], context: no).output.contains("not confirmed"))
+        let yes = CommandContext(user: "ada", role: .admin, interactive: true) { $0 == "Delete all recipients?" }
+        #expect(await table.handle(["deleterecipients", "all"], context: yes).ok)
+        #expect(await table.handle(["deleterecipients", "all", "--yes"]) == .success("deleted all by the local control socket"))
+    }
+}
