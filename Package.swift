@@ -147,6 +147,7 @@ let package = Package(
             name: "Manager",
             dependencies: [
                 "CPQ", "CPQTLS", "QuarantineStore", "SMTPProtocol", "MailLog", "Spool", "WebUI", "AdminCLI",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -253,7 +254,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ManagerTests",
-            dependencies: ["Manager", "AdminCLI", "QuarantineStore", "Scanning", "MailLog", "WebUI"]
+            dependencies: ["Manager", "AdminCLI", "QuarantineStore", "Scanning", "MailLog", "WebUI", "CPQTLS", "Spool",
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]
         ),
         .testTarget(
             name: "WebUITests",

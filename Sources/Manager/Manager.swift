@@ -89,7 +89,8 @@ public final class Manager: Service {
             log.critical("Manager cannot start: \(error)")
             throw error
         }
-        let releases = ReleaseQueue(store: store, authority: authority, configuration: config, log: log, group: group)
+        let releases = ReleaseQueue(store: store, authority: authority, configuration: config, log: log, group: group,
+                                    routes: GatewayRoutes(query: nil, log: log))
         releaseBox.withLockedValue { $0 = releases }
         let control: ControlServer
         do {

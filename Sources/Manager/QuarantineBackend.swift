@@ -1,5 +1,6 @@
 import CPQ
 import CPQTLS
+import Crypto
 import Foundation
 import MailLog
 import NIOConcurrencyHelpers
@@ -100,16 +101,54 @@ public final class QuarantineBackend: CPQManagerBackend {
             if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
             listener = PairingRecord.Listener(host: String(host), port: port)
         }
+        var ssh: PairingRecord.SSHEndpoint?
+        if let text = request.ssh {
+            guard let key = request.sshKey, let hostKey = Self.sshKeyLine(blob: key) else {
+                throw CPQProtocolError(CPQReplies.malformed(.join, "SSH needs SSHKEY, the base64 blob of the gateway's ssh-ed25519 host key"))
+            }
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+                throw CPQProtocolError(CPQReplies.malformed(.join, "SSH must be HOST:PORT, e.g. 10.10.20.1:2222"))
+            }
+            var host = String(text[..<colon])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            // A wildcard or empty address means: where the gateway joined from.
+            if host.isEmpty || host == "0.0.0.0" || host == "::" { host = address }
+            ssh = PairingRecord.SSHEndpoint(host: host, port: port, hostKey: hostKey)
+        }
         do {
             let (bundle, proof) = try authority.pair(proof: request.proof, presentedName: request.gateway, from: [address])
-            let route = listener ?? PairingRecord.Listener(host: address)
-            try authority.pairedGateways.setListener(route, forGateway: bundle.gatewayName)
-            log.info("ICID \(icid) gateway \(bundle.gatewayName) joined from \(address): certificate sha256 \(try bundle.identity().fingerprint.hex), releases go to its cpq_listener \(route.host) port \(route.port)")
+            let certificate = try bundle.identity().fingerprint.hex
+            if let ssh {
+                // The gateway is asked over SSH where its cpq_listener is; LISTENER, if given, is not pinned.
+                try authority.pairedGateways.setSSH(ssh, forGateway: bundle.gatewayName)
+                try authority.pairedGateways.setListener(nil, forGateway: bundle.gatewayName)
+                log.info("ICID \(icid) gateway \(bundle.gatewayName) joined from \(address): certificate sha256 \(certificate), SSH \(ssh.host) port \(ssh.port) host key pinned (\(Self.sshFingerprint(ssh.hostKey))); releases go where it says its cpq_listener is")
+            } else {
+                let route = listener ?? PairingRecord.Listener(host: address)
+                try authority.pairedGateways.setListener(route, forGateway: bundle.gatewayName)
+                log.info("ICID \(icid) gateway \(bundle.gatewayName) joined from \(address): certificate sha256 \(certificate), releases go to its cpq_listener \(route.host) port \(route.port)")
+            }
             return CPQJoinAnswer(bundle: try bundle.encoded(), proof: proof)
         } catch let error as PairingError {
             log.info("ICID \(icid) join as \(request.gateway) from \(address) refused: \(error.message)")
             throw CPQProtocolError(CPQReplies.joinRefused(error.message))
         }
+    }
+
+    /// `ssh-ed25519 BLOB` for the base64 key blob of an Ed25519 public key; nil when the
+    /// blob is not one (the only host key type Lazaret's SSH servers use).
+    static func sshKeyLine(blob: String) -> String? {
+        guard let data = Data(base64Encoded: blob), data.count == 51,
+              data.prefix(15) == Data([0, 0, 0, 11] + Array("ssh-ed25519".utf8)), data[15..<19] == Data([0, 0, 0, 32]) else { return nil }
+        return "ssh-ed25519 " + blob
+    }
+
+    /// `SHA256:...` (OpenSSH's form) of an OpenSSH public key line, for log lines.
+    static func sshFingerprint(_ line: String) -> String {
+        let parts = line.split(separator: " ")
+        guard parts.count >= 2, let blob = Data(base64Encoded: String(parts[1])) else { return "unreadable key" }
+        let digest = Data(SHA256.hash(data: blob)).base64EncodedString().replacingOccurrences(of: "=", with: "")
+        return "SHA256:" + digest
     }
 
     public func recordReport(_ report: CPQReport, peer: SMTPPeerCertificate?) async throws {
