@@ -147,7 +147,6 @@ let package = Package(
             name: "Manager",
             dependencies: [
                 "CPQ", "CPQTLS", "QuarantineStore", "SMTPProtocol", "MailLog", "Spool", "WebUI", "AdminCLI",
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

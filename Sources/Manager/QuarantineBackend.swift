@@ -1,6 +1,5 @@
 import CPQ
 import CPQTLS
-import Crypto
 import Foundation
 import MailLog
 import NIOConcurrencyHelpers
@@ -103,7 +102,7 @@ public final class QuarantineBackend: CPQManagerBackend {
         }
         var ssh: PairingRecord.SSHEndpoint?
         if let text = request.ssh {
-            guard let key = request.sshKey, let hostKey = Self.sshKeyLine(blob: key) else {
+            guard let key = request.sshKey, let hostKey = PairingRecord.SSHEndpoint.hostKeyLine(key) else {
                 throw CPQProtocolError(CPQReplies.malformed(.join, "SSH needs SSHKEY, the base64 blob of the gateway's ssh-ed25519 host key"))
             }
             guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
@@ -122,7 +121,7 @@ public final class QuarantineBackend: CPQManagerBackend {
                 // The gateway is asked over SSH where its cpq_listener is; LISTENER, if given, is not pinned.
                 try authority.pairedGateways.setSSH(ssh, forGateway: bundle.gatewayName)
                 try authority.pairedGateways.setListener(nil, forGateway: bundle.gatewayName)
-                log.info("ICID \(icid) gateway \(bundle.gatewayName) joined from \(address): certificate sha256 \(certificate), SSH \(ssh.host) port \(ssh.port) host key pinned (\(Self.sshFingerprint(ssh.hostKey))); releases go where it says its cpq_listener is")
+                log.info("ICID \(icid) gateway \(bundle.gatewayName) joined from \(address): certificate sha256 \(certificate), SSH \(ssh.host) port \(ssh.port) host key pinned (\(ssh.hostKeyFingerprint)); releases go where it says its cpq_listener is")
             } else {
                 let route = listener ?? PairingRecord.Listener(host: address)
                 try authority.pairedGateways.setListener(route, forGateway: bundle.gatewayName)
@@ -133,22 +132,6 @@ public final class QuarantineBackend: CPQManagerBackend {
             log.info("ICID \(icid) join as \(request.gateway) from \(address) refused: \(error.message)")
             throw CPQProtocolError(CPQReplies.joinRefused(error.message))
         }
-    }
-
-    /// `ssh-ed25519 BLOB` for the base64 key blob of an Ed25519 public key; nil when the
-    /// blob is not one (the only host key type Lazaret's SSH servers use).
-    static func sshKeyLine(blob: String) -> String? {
-        guard let data = Data(base64Encoded: blob), data.count == 51,
-              data.prefix(15) == Data([0, 0, 0, 11] + Array("ssh-ed25519".utf8)), data[15..<19] == Data([0, 0, 0, 32]) else { return nil }
-        return "ssh-ed25519 " + blob
-    }
-
-    /// `SHA256:...` (OpenSSH's form) of an OpenSSH public key line, for log lines.
-    static func sshFingerprint(_ line: String) -> String {
-        let parts = line.split(separator: " ")
-        guard parts.count >= 2, let blob = Data(base64Encoded: String(parts[1])) else { return "unreadable key" }
-        let digest = Data(SHA256.hash(data: blob)).base64EncodedString().replacingOccurrences(of: "=", with: "")
-        return "SHA256:" + digest
     }
 
     public func recordReport(_ report: CPQReport, peer: SMTPPeerCertificate?) async throws {
