@@ -61,6 +61,7 @@ extension GatewayConfiguration: Codable {
         case antivirus, outbreak
         case scanWorkers = "scan_workers"
         case cpq
+        case controlSocket = "control_socket"
     }
 
     /// Decodes the file; `home` comes from `userInfo[.gatewayHome]`. Does not
@@ -90,6 +91,7 @@ extension GatewayConfiguration: Codable {
             outbreak: try container.value(.outbreak, default: scan.outbreak),
             workers: try container.value(.scanWorkers, default: scan.workers))
         cpq = try container.value(.cpq, default: GatewayConfiguration.CPQSettings())
+        controlSocket = try container.value(.controlSocket, default: defaults.controlSocket)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -109,6 +111,7 @@ extension GatewayConfiguration: Codable {
         try container.encode(scanning.outbreak, forKey: .outbreak)
         try container.encode(scanning.workers, forKey: .scanWorkers)
         try container.encode(cpq, forKey: .cpq)
+        try container.encode(controlSocket, forKey: .controlSocket)
     }
 }
 
