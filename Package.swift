@@ -109,6 +109,7 @@ let package = Package(
                 "MailLog",
                 "Scanning",
                 "CPQ",
+                "AdminCLI",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),

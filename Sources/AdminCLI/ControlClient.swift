@@ -152,3 +152,9 @@ final class ControlResponseCollector: ChannelInboundHandler {
         promise.completeWith(result)
     }
 }
+
+extension ControlPeer {
+    /// The gateway role (`DIR/control.sock` under `lazaret up`).
+    public static let gateway = ControlPeer(name: "gateway",
+                                            startHint: "start it with lazaret up or lazaret gateway --config FILE")
+}

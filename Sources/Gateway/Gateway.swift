@@ -1,3 +1,4 @@
+import AdminCLI
 import CPQ
 import CPQTLS
 import Foundation
@@ -140,6 +141,9 @@ public final class Gateway: Service {
         }
         log.info("Pipeline: \(pipeline.messageFilters.names.count) message filter(s), \(pipeline.policies.count) mail policies, anti-virus \(engine == nil ? "off" : "on"), outbreak filters \(scanning.outbreak.enabled ? "on (rules version \(rules.version))" : "off")")
 
+        // The mail commands of the control socket (`lazaret cli`).
+        let admin = GatewayAdmin(configuration: config, router: router, work: work, log: log, mailLogPath: logPath)
+
         // Listeners.
         let reverseDNS = ReverseDNS()
         let rates = RateLimiter()
@@ -157,12 +161,16 @@ public final class Gateway: Service {
                     listenerName: listener.name, hostname: config.hostname,
                     tlsContext: try tlsContext(for: listener),
                     greetingDelay: .milliseconds(Int64(listener.greetingDelayMilliseconds)))
+                let gate = admin.gate(for: listener.name)
                 let channel = try await SMTPServer.bind(
                     host: interface.address, port: listener.port, group: group,
                     configuration: serverConfiguration, maxConnections: listener.maxConnections, connections: sessions,
-                    makeDelegate: { ListenerSession(context: context) }).get()
+                    gate: gate, makeDelegate: { ListenerSession(context: context) }).get()
                 servers.append(channel)
                 let port = channel.localAddress?.port ?? listener.port
+                admin.register(ListenerInfo(name: listener.name, kind: .smtp, interface: interface.name, address: interface.address,
+                                            port: port, type: listener.type.rawValue, maxConnections: listener.maxConnections,
+                                            hat: listener.hat, rat: listener.rat), gate: gate)
                 ready.append("listener \(listener.name) (SMTP, \(listener.type.rawValue)) on \(interface.address):\(port)")
                 log.info("Listener \(listener.name) listening on \(interface.name) (\(interface.address)) port \(port)")
             }
@@ -172,10 +180,16 @@ public final class Gateway: Service {
                                            managerFingerprint: link.bundle.managerFingerprint)
                 await intake.mendLedger(recovered: spool.recovered)
                 let interface = config.cpq.listenerInterface.flatMap(config.interface(named:)) ?? config.interfaces[0]
+                let gate = admin.gate(for: Self.cpqListenerName)
                 let channel = try await Self.bindCPQListener(config: config, interface: interface, link: link, intake: intake,
-                                                             spool: spool, group: group, connections: sessions)
+                                                             spool: spool, group: group, connections: sessions, gate: gate)
                 servers.append(channel)
                 let port = channel.localAddress?.port ?? config.cpq.listenerPort
+                admin.register(ListenerInfo(name: Self.cpqListenerName, kind: .cpq, interface: interface.name, address: interface.address,
+                                            port: port, type: "releases from the manager, mutual TLS",
+                                            maxConnections: config.cpq.listenerMaxConnections,
+                                            hat: "RELAYLIST:\n  the paired manager (certificate sha256 \(link.bundle.managerFingerprint.hex))\n    ACCEPT\nALL\n  REJECT"),
+                               gate: gate)
                 ready.append("cpq_listener (CPQ, releases from the manager, mutual TLS) on \(interface.address):\(port)")
                 log.info("Listener cpq_listener listening on \(interface.name) (\(interface.address)) port \(port)")
             }
@@ -184,6 +198,20 @@ public final class Gateway: Service {
             log.critical("Gateway cannot start: \(error)")
             throw error
         }
+        // The control socket: the mail commands for lazaret cli (and, later, SSH).
+        let control: ControlServer
+        do {
+            let table = CommandTable(MailAdminCommands(system: admin).commands)
+            control = try await ControlServer.start(socketPath: resolve(config.controlSocket), group: group) { args in
+                await table.handle(args)
+            }
+        } catch {
+            for server in servers { try? await server.close() }
+            log.critical("Gateway cannot start: \(error)")
+            throw error
+        }
+        log.info("Control socket \(control.socketPath) ready")
+        ready.append("control socket \(control.socketPath) (lazaret cli)")
         for destination in config.effectiveDestinations {
             ready.append("delivery queue \(destination.name) → \(destination.host):\(destination.port)")
         }
@@ -223,6 +251,7 @@ public final class Gateway: Service {
             taskGroup.addTask {
                 let cancelled = (try? await gracefulShutdown()) == nil
                 stopped.withLockedValue { $0 = true }
+                await control.close()
                 for server in listeners { try? await server.close() }
                 log.info("Gateway stopping: listeners closed, \(sessions.count) inbound session(s) to finish")
                 await sessions.drain(timeout: cancelled ? .zero : drainTimeout)
@@ -254,11 +283,14 @@ public final class Gateway: Service {
         }
     }
 
+    /// The name of the listener that takes releases from the manager.
+    static let cpqListenerName = "cpq_listener"
+
     /// Binds the gateway's `cpq_listener`: SMTP with `XCPQ` (RELEASE only), STARTTLS
     /// mandatory, the client certificate verified against the CPQ CA and pinned to the manager.
     private static func bindCPQListener(config: GatewayConfiguration, interface: GatewayConfiguration.Interface, link: CPQLink,
                                         intake: ReleaseIntake, spool: Spool, group: EventLoopGroup,
-                                        connections: SMTPServerConnections) async throws -> Channel {
+                                        connections: SMTPServerConnections, gate: SMTPListenerGate) async throws -> Channel {
         let cpq = CPQServerConfiguration(requireTLS: true)
         var smtp = cpq.smtpConfiguration(SMTPServerConfiguration(listenerName: "cpq_listener", hostname: config.hostname,
                                                                  tlsContext: link.server.sslContext))
@@ -270,7 +302,7 @@ public final class Gateway: Service {
         }
         return try await SMTPServer.bind(host: interface.address, port: config.cpq.listenerPort, group: group,
                                          configuration: smtp, maxConnections: config.cpq.listenerMaxConnections,
-                                         connections: connections) {
+                                         connections: connections, gate: gate) {
             CPQServerDelegate(backend: .gateway(ReleaseBackend(intake: intake, icid: spool.nextICID(), interfaceName: interface.name)),
                               configuration: cpq)
         }.get()

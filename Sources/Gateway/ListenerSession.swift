@@ -153,6 +153,7 @@ final class ListenerSession: SMTPServerDelegate {
                 return SMTPReply(451, EnhancedStatusCode(4, 3, 0), "Local error: message not stored, try again later")
             }
             context.log.info("MID \(mid) ready \(envelope.size) bytes from <\(envelope.mailFrom)>")
+            context.router.intake.withLockedValue { $0.received += 1 }
             await context.router.route(SpooledMessage(envelope: envelope, pendingRecipients: Array(envelope.recipients.indices)))
             return SMTPReply(250, EnhancedStatusCode(2, 0, 0), "Ok: queued as MID \(mid)")
         }

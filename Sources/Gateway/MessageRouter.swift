@@ -23,6 +23,16 @@ final class MessageRouter: Sendable {
         self.hostname = hostname
     }
 
+    /// Messages taken in since start, for `status`.
+    struct IntakeCounters: Sendable, Hashable {
+        /// Accepted by an SMTP listener.
+        var received = 0
+        /// Released by the manager (taken on the cpq_listener; a repeated release not counted).
+        var released = 0
+    }
+
+    let intake = NIOLockedValueBox(IntakeCounters())
+
     func queue(named name: String) -> DeliveryQueue? { queues[name] }
     var allQueues: [DeliveryQueue] { queues.keys.sorted().compactMap { queues[$0] } }
 

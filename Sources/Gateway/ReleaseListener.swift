@@ -73,6 +73,7 @@ final class ReleaseIntake: Sendable {
         }
         let quarantines = header.quarantines.map { "\"\($0)\"" }.joined(separator: ", ")
         log.info("MID \(mid) ICID \(icid) released by the manager from \(quarantines): QID \(header.qid) (gateway MID \(header.mid)), release \(header.releaseID), \(envelope.recipients.count) recipient(s), resuming at \(header.resume.rawValue)")
+        router.intake.withLockedValue { $0.released += 1 }
         await router.route(SpooledMessage(envelope: envelope, pendingRecipients: Array(envelope.recipients.indices)))
         return CPQQueuedRelease(mid: mid)
     }

@@ -28,6 +28,8 @@ final class GatewayRoutes: Sendable {
     /// Gateways whose last SSH question failed: the failure is logged as a warning once,
     /// and the recovery too.
     private let failing = NIOLockedValueBox<Set<String>>([])
+    /// The last route given for each gateway (lower case), for `tophosts`.
+    private let last = NIOLockedValueBox<[String: DeliveryRoute]>([:])
 
     init(query: Query?, ttl: Duration = .seconds(60), log: MailLog,
          now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
@@ -40,6 +42,17 @@ final class GatewayRoutes: Sendable {
     /// The route to `record`'s cpq_listener.
     /// - Throws: `GatewayRouteError` saying why none is known.
     func route(for record: PairingRecord) async throws -> DeliveryRoute {
+        let route = try await lookUp(record)
+        last.withLockedValue { $0[record.gatewayName.lowercased()] = route }
+        return route
+    }
+
+    /// The route last given for `gateway`, if any (`HOST:PORT` in `tophosts`).
+    func lastRoute(for gateway: String) -> DeliveryRoute? {
+        last.withLockedValue { $0[gateway.lowercased()] }
+    }
+
+    private func lookUp(_ record: PairingRecord) async throws -> DeliveryRoute {
         if let listener = record.cpqListener { return DeliveryRoute(host: listener.host, port: listener.port) }
         let name = record.gatewayName
         guard let ssh = record.ssh else {

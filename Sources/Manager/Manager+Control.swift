@@ -3,10 +3,21 @@ import MailLog
 import QuarantineStore
 
 extension Manager {
-    /// The commands the manager's control socket answers (today `audit ...`; quarantined
-    /// mail is handled over the API, which `lazaret quarantine ...` uses).
+    /// The commands the manager's control socket answers: `audit ...` (quarantined mail is
+    /// handled over the API, which `lazaret quarantine ...` uses).
     public static func controlCommands(store: QuarantineStore) -> CommandTable {
         CommandTable(AuditCommands(store: store).commands)
+    }
+
+    /// `audit ...`, the mail commands over the release queue and listeners (`status`,
+    /// `tophosts`, `showrecipients`, `suspend`..., docs/ADMIN-CLI.md) and `quarantineconfig`.
+    static func controlCommands(store: QuarantineStore, admin: ManagerAdmin) -> CommandTable {
+        var table = controlCommands(store: store)
+        for command in MailAdminCommands(system: admin).commands { table.add(command) }
+        table.add(ControlCommand(["quarantineconfig"],
+                                 summary: "the quarantines: retention, default action, free up space, messages held; and the store's usage",
+                                 run: admin.quarantineconfig))
+        return table
     }
 
     /// Starts the control socket (`control_socket`, default `HOME/control.sock`), serving
@@ -14,9 +25,9 @@ extension Manager {
     ///
     /// - Throws: `ControlError` when another manager answers on the socket or the path
     ///   cannot be bound; the message names the path.
-    public static func startControl(configuration: ManagerConfiguration, store: QuarantineStore,
-                                    log: MailLog) async throws -> ControlServer {
-        let table = controlCommands(store: store)
+    static func startControl(configuration: ManagerConfiguration, store: QuarantineStore, admin: ManagerAdmin,
+                             log: MailLog) async throws -> ControlServer {
+        let table = controlCommands(store: store, admin: admin)
         let server = try await ControlServer.start(socketPath: configuration.resolve(configuration.controlSocket)) { args in
             await table.handle(args)
         }

@@ -57,6 +57,7 @@ public final class Manager: Service {
         }
         // Created before the listener (which asks it to free space); started below.
         let releaseBox = NIOLockedValueBox<ReleaseQueue?>(nil)
+        let cpqGate = SMTPListenerGate()
         let sweeper = RetentionSweeper(store: store, log: log, onReleased: { request in
             await releaseBox.withLockedValue { $0 }?.enqueue(request)
         })
@@ -77,7 +78,7 @@ public final class Manager: Service {
             }
             let icids = NIOLockedValueBox<UInt64>(0)
             listener = try await SMTPServer.bind(host: config.listenerAddress, port: config.listenerPort, group: group,
-                                                 configuration: smtp, maxConnections: config.maxConnections) {
+                                                 configuration: smtp, maxConnections: config.maxConnections, gate: cpqGate) {
                 let icid = icids.withLockedValue { $0 += 1; return $0 }
                 return CPQServerDelegate(backend: .manager(QuarantineBackend(store: store, paired: paired, log: log, icid: icid,
                                                                              interfaceName: "Management", authority: authority,
@@ -92,9 +93,11 @@ public final class Manager: Service {
         let releases = ReleaseQueue(store: store, authority: authority, configuration: config, log: log, group: group,
                                     routes: GatewayRoutes(query: nil, log: log))
         releaseBox.withLockedValue { $0 = releases }
+        let admin = ManagerAdmin(configuration: config, store: store, releases: releases, log: log, mailLogPath: logPath, cpqGate: cpqGate)
+        admin.setPorts(cpq: listener.localAddress?.port ?? config.listenerPort, web: nil)
         let control: ControlServer
         do {
-            control = try await Self.startControl(configuration: config, store: store, log: log)
+            control = try await Self.startControl(configuration: config, store: store, admin: admin, log: log)
         } catch {
             try? await listener.close()
             try? store.close()
@@ -121,6 +124,7 @@ public final class Manager: Service {
             }
             var started = webStarted.stream.makeAsyncIterator()
             let webPort = await started.next()
+            admin.setPorts(cpq: port, web: webPort)
             log.info("Manager started: cpq_listener on \(config.listenerAddress) port \(port), CPQ CA sha256 \(authority.fingerprint.hex), \((try? authority.pairedGateways.all().count) ?? 0) paired gateway(s)"
                 + (webPort.map { ", web/API on \(config.webAddress) port \($0)" } ?? ", web/API off"))
             onReady(["cpq_listener on \(config.listenerAddress):\(port) (CPQ, mutual TLS)",

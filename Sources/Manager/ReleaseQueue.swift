@@ -46,6 +46,10 @@ final class ReleaseQueue: Sendable {
     private let queues = NIOLockedValueBox<[String: DeliveryQueue]>([:])
     private let started: (stream: AsyncStream<DeliveryQueue>, continuation: AsyncStream<DeliveryQueue>.Continuation)
     private let stopped = NIOLockedValueBox(false)
+    /// `suspend`: queues made while it is in force start paused too.
+    private let paused = NIOLockedValueBox(false)
+    /// Releases put on a queue since start (`status`).
+    let queuedCount = NIOLockedValueBox(0)
     /// Gateways that are not paired, logged once each until they are.
     private let unroutable = NIOLockedValueBox<Set<String>>([])
     /// Gateway (lower case) → its queue's key, and until when that is trusted without reading the pairing file.
@@ -106,6 +110,8 @@ final class ReleaseQueue: Sendable {
             mid: mid, icid: request.gatewayICID ?? 0, listener: "release", remoteAddress: "", heloName: "",
             mailFrom: request.mailFrom, recipients: request.recipients, receivedAt: request.requestedAt.timeIntervalSince1970,
             destination: Self.destinationName, size: 0, attributes: attributes)
+        if paused.withLockedValue({ $0 }) { await queue.pauseDelivery() }
+        queuedCount.withLockedValue { $0 += 1 }
         log.info("MID \(mid) QID \(request.qid) release \(request.releaseID) queued on \(Self.destinationName) for gateway \(request.gateway) (MID \(request.gatewayMID) there), requested by \(request.requestedBy)")
         await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: Array(request.recipients.indices)))
         marksQueued.add(request.releaseID)
@@ -127,6 +133,26 @@ final class ReleaseQueue: Sendable {
         var result: [DeliveryQueueStatus] = []
         for queue in queues.withLockedValue({ Array($0.values) }) { result.append(await queue.status) }
         return result.sorted { ($0.destination.host, $0.destination.port) < ($1.destination.host, $1.destination.port) }
+    }
+
+    /// Every release queue with the gateway it delivers to (`tophosts`, `showrecipients`).
+    func gatewayQueues() -> [(gateway: String, queue: DeliveryQueue)] {
+        // A queue's host is its gateway's name.
+        queues.withLockedValue { queues in queues.values.map { ($0.destination.host, $0) } }
+            .sorted { ($0.gateway.lowercased(), $0.queue.destination.port) < ($1.gateway.lowercased(), $1.queue.destination.port) }
+    }
+
+    /// Where `gateway`'s releases went last (`HOST:PORT`), or how it is found.
+    func routeDescription(for gateway: String) -> String {
+        routes.lastRoute(for: gateway).map { "\($0.host):\($0.port)" } ?? "not known yet (asked at the next connection)"
+    }
+
+    /// `suspend` / `resume`: pauses or resumes delivery on every release queue, now and later.
+    func setPaused(_ pause: Bool) async {
+        paused.withLockedValue { $0 = pause }
+        for queue in queues.withLockedValue({ Array($0.values) }) {
+            if pause { await queue.pauseDelivery() } else { await queue.resumeDelivery() }
+        }
     }
 
     // MARK: Running

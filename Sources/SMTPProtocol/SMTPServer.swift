@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -14,6 +15,8 @@ public enum SMTPServer {
     /// The caller owns the returned server channel and closes it to stop
     /// accepting; closing it leaves accepted connections open: pass
     /// `connections` and drain them (``SMTPServerConnections/drain(timeout:)``).
+    /// While `gate` is suspended (`suspendlisteners`), every new connection gets the
+    /// gate's `421` at once and is closed; the listening socket stays bound.
     public static func bind(
         host: String,
         port: Int,
@@ -22,6 +25,7 @@ public enum SMTPServer {
         maxConnections: Int = 1000,
         backlog: Int32 = 256,
         connections: SMTPServerConnections? = nil,
+        gate: SMTPListenerGate? = nil,
         makeDelegate: @escaping @Sendable () -> any SMTPServerDelegate
     ) -> EventLoopFuture<any Channel> {
         let counter = SMTPConnectionCounter()
@@ -32,13 +36,15 @@ public enum SMTPServer {
             .childChannelOption(.allowRemoteHalfClosure, value: false)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if counter.increment(limit: maxConnections) {
+                    if let refusal = gate?.refusal {
+                        try channel.pipeline.syncOperations.addHandler(SMTPRefusingHandler(reply: refusal))
+                    } else if counter.increment(limit: maxConnections) {
                         channel.closeFuture.whenComplete { _ in counter.decrement() }
                         let handler = SMTPServerHandler(configuration: configuration, delegate: makeDelegate())
                         try channel.pipeline.syncOperations.addHandler(handler)
                         connections?.add(channel)
                     } else {
-                        try channel.pipeline.syncOperations.addHandler(SMTPTooManyConnectionsHandler())
+                        try channel.pipeline.syncOperations.addHandler(SMTPRefusingHandler(reply: SMTPServerReplies.tooManyConnections))
                     }
                 }
             }
@@ -119,17 +125,46 @@ final class SMTPConnectionCounter: @unchecked Sendable {
 }
 
 /// Answers `421 4.3.2` and closes (a listener over its connection limit).
-final class SMTPTooManyConnectionsHandler: ChannelInboundHandler {
+final class SMTPRefusingHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    let reply: SMTPReply
+
+    init(reply: SMTPReply) {
+        self.reply = reply
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: 80)
-        buffer.writeString(SMTPServerReplies.tooManyConnections.wireFormat)
+        buffer.writeString(reply.wireFormat)
         context.writeAndFlush(wrapOutboundOut(buffer))
             .assumeIsolated()
             .whenComplete { _ in context.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}
+
+/// Whether a listener takes new connections: `suspendlisteners` closes the gate, `resume`
+/// opens it. While closed, each new connection is answered with the refusal (a `421`) and
+/// closed; sessions already open go on. Share one per listener with ``SMTPServer/bind``.
+public final class SMTPListenerGate: Sendable {
+    private let state = NIOLockedValueBox<SMTPReply?>(nil)
+
+    public init() {}
+
+    /// The reply new connections get now, or nil while the listener accepts them.
+    public var refusal: SMTPReply? { state.withLockedValue { $0 } }
+
+    /// Refuses new connections with `reply` from now on.
+    public func suspend(reply: SMTPReply) { state.withLockedValue { $0 = reply } }
+
+    /// Accepts new connections again.
+    public func resume() { state.withLockedValue { $0 = nil } }
+
+    /// The usual refusal: `421 4.3.2 HOST Service not available, listener NAME suspended by the administrator, try again later`.
+    public static func suspendedReply(hostname: String, listener: String) -> SMTPReply {
+        SMTPReply(421, EnhancedStatusCode(4, 3, 2), "\(hostname) Service not available, listener \(listener) suspended by the administrator, try again later")
+    }
 }

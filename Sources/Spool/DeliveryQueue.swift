@@ -46,6 +46,8 @@ public struct DeliveryQueueStatus: Sendable, Hashable {
     /// Permanent failures and expiries.
     public var hardBouncedRecipients: Int
     public var isDown: Bool
+    /// Delivery is paused by the administrator (`suspend`); mail waits until `resume`.
+    public var isPaused: Bool = false
     /// When the oldest queued message arrived (seconds since 1970), if any.
     public var oldestReceivedAt: Double?
 }
@@ -104,6 +106,8 @@ public actor DeliveryQueue: Service {
     private var consecutiveFailures = 0
     private var downUntil: Double?
     private var connectionsOut = 0
+    /// `suspend`: no new delivery attempt starts until `resumeDelivery()`.
+    private var paused = false
     private var delivered = 0
     private var softBounced = 0
     private var hardBounced = 0
@@ -192,6 +196,19 @@ public actor DeliveryQueue: Service {
         }
     }
 
+    /// `suspend`: starts no new delivery attempt (attempts under way finish) until
+    /// `resumeDelivery()`. Mail keeps queueing; nothing expires sooner for the pause.
+    public func pauseDelivery() {
+        paused = true
+    }
+
+    /// `resume`: delivery goes on where it stopped.
+    public func resumeDelivery() {
+        guard paused else { return }
+        paused = false
+        dispatchReady()
+    }
+
     /// Removes every queued recipient (`deleterecipients`), recording them as deleted.
     /// Messages in flight finish their current attempt. Returns the number of recipients removed.
     public func deleteAll(matching predicate: @Sendable (MessageEnvelope) -> Bool) async -> Int {
@@ -233,6 +250,7 @@ public actor DeliveryQueue: Service {
             softBouncedRecipients: softBounced,
             hardBouncedRecipients: hardBounced,
             isDown: isDown,
+            isPaused: paused,
             oldestReceivedAt: queued.map(\.envelope.receivedAt).min()
         )
     }
@@ -259,7 +277,7 @@ public actor DeliveryQueue: Service {
     private func hand(_ item: Item) {
         if isExpired(item, now: clock()) {
             deferred.append(item)
-        } else if !waiters.isEmpty {
+        } else if !waiters.isEmpty && !paused {
             giveToWaiter(item)
         } else {
             ready.append(item)
@@ -289,7 +307,7 @@ public actor DeliveryQueue: Service {
     /// Hands ready items to idle workers: workers that found the host down
     /// wait, and nothing else would wake them when the mark ends.
     private func dispatchReady() {
-        guard !isDown else { return }
+        guard !isDown, !paused else { return }
         while !waiters.isEmpty, let item = popReady() {
             giveToWaiter(item)
         }
@@ -299,7 +317,7 @@ public actor DeliveryQueue: Service {
 
     private func next(holdsConnection: Bool) async -> Instruction {
         if stopping { return .stop }
-        if !isDown, let item = popReady() {
+        if !isDown, !paused, let item = popReady() {
             inFlight[item.envelope.mid] = item.pending.count
             return .deliver(item)
         }
@@ -319,7 +337,7 @@ public actor DeliveryQueue: Service {
         }
         // Expiry first, on every queued item: an expired message is never handed out again.
         await expireDue(now: now)
-        if !isDown {
+        if !isDown && !paused {
             dispatchReady()
             if !deferred.isEmpty {
                 var still: [Item] = []

@@ -142,6 +142,39 @@ final class ReplyCollector: ChannelInboundHandler {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func aSuspendedGateRefusesNewConnectionsAndOpenSessionsGoOn() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let recorder = SharedRecorder()
+        let gate = SMTPListenerGate()
+        let configuration = SMTPServerConfiguration(listenerName: "IncomingMail", hostname: "mx.test")
+        let server = try await SMTPServer.bind(host: "127.0.0.1", port: 0, group: group, configuration: configuration, gate: gate) {
+            LoopbackDelegate(recorder: recorder)
+        }.get()
+        let port = try #require(server.localAddress?.port)
+        let (open, openStream) = try await connect(group: group, port: port)
+        var openReplies = openStream.makeAsyncIterator()
+        #expect(await openReplies.next()?.hasPrefix("220 ") == true)
+
+        gate.suspend(reply: SMTPListenerGate.suspendedReply(hostname: "mx.test", listener: "IncomingMail"))
+        let (_, refusedStream) = try await connect(group: group, port: port)
+        var refused = refusedStream.makeAsyncIterator()
+        #expect(await refused.next() == "421 4.3.2 mx.test Service not available, listener IncomingMail suspended by the administrator, try again later\r\n")
+        #expect(await refused.next() == nil)
+        // The session opened before goes on.
+        try await open.writeAndFlush(ByteBuffer(string: "NOOP\r\n")).get()
+        #expect(await openReplies.next()?.hasPrefix("250 ") == true)
+
+        gate.resume()
+        let (again, againStream) = try await connect(group: group, port: port)
+        var againReplies = againStream.makeAsyncIterator()
+        #expect(await againReplies.next()?.hasPrefix("220 ") == true)
+        try await again.close()
+        try await open.close()
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func connectionLimit() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let recorder = SharedRecorder()

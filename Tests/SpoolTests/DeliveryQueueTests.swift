@@ -260,6 +260,25 @@ struct DeliveryQueueTests {
         }
     }
 
+    @Test func aPausedQueueStartsNoAttemptUntilResumed() async throws {
+        try await withQueue { queue, spool, _, hop, _ in
+            await queue.pauseDelivery()
+            let envelope = Self.envelope(1, ["ok@x.example"])
+            spool.add(envelope)
+            await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: [0]))
+            // delivernow while paused starts nothing either.
+            let before = hop.connections
+            for _ in 0..<5 { await queue.deliverNow() }
+            let status = await queue.status
+            #expect(status.isPaused && status.activeRecipients == 1)
+            #expect(await queue.queuedMessages.map(\.envelope.mid) == [1])
+            #expect(hop.messages == 0 && hop.connections == before)
+            await queue.resumeDelivery()
+            try await Self.waitUntil("the delivery after resume") { spool.recorded(.delivered) == [0] }
+            #expect(await !queue.status.isPaused)
+        }
+    }
+
     @Test func oneConnectionCarriesManyMessages() async throws {
         try await withQueue(maxConnections: 1) { queue, spool, _, hop, _ in
             for mid in 1...20 as ClosedRange<MID> {

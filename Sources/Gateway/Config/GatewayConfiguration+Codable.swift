@@ -62,6 +62,7 @@ extension GatewayConfiguration: Codable {
         case scanWorkers = "scan_workers"
         case cpq
         case cluster
+        case controlSocket = "control_socket"
     }
 
     /// Decodes the file; `home` comes from `userInfo[.gatewayHome]`. Does not
@@ -92,6 +93,7 @@ extension GatewayConfiguration: Codable {
             workers: try container.value(.scanWorkers, default: scan.workers))
         cpq = try container.value(.cpq, default: GatewayConfiguration.CPQSettings())
         if let cluster = try container.decodeIfPresent(Cluster.self, forKey: .cluster) { applyCluster(cluster) }
+        controlSocket = try container.value(.controlSocket, default: defaults.controlSocket)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -113,6 +115,7 @@ extension GatewayConfiguration: Codable {
         try container.encode(scanning.workers, forKey: .scanWorkers)
         try container.encode(cpq, forKey: .cpq)
         try container.encodeIfPresent(cluster, forKey: .cluster)
+        try container.encode(controlSocket, forKey: .controlSocket)
     }
 }
 

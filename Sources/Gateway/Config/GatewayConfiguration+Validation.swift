@@ -9,6 +9,10 @@ extension GatewayConfiguration {
             problems.append("hostname: \"\(hostname)\" is not a host name")
         }
 
+        if controlSocket.isEmpty {
+            problems.append("control_socket: is empty (a path, relative to the gateway's home; the default is control.sock)")
+        }
+
         var interfaceAddresses: [String: IPAddress] = [:]
         for (index, interface) in interfaces.enumerated() {
             let path = "interfaces[\(index)]"
