@@ -29,7 +29,9 @@ public struct SSHCommandClient: Sendable {
     public var host: String
     public var port: Int
     public var user: String
-    public var key: Curve25519.Signing.PrivateKey
+    /// The Ed25519 key it logs in with, and its fingerprint (for error messages).
+    public let key: NIOSSHPrivateKey
+    public let keyFingerprint: String
     public var pinnedHostKey: PinnedHostKey
     public var timeout: TimeAmount
     public var group: any EventLoopGroup
@@ -40,7 +42,8 @@ public struct SSHCommandClient: Sendable {
         self.host = host
         self.port = port
         self.user = user
-        self.key = key
+        self.key = NIOSSHPrivateKey(ed25519Key: key)
+        self.keyFingerprint = OpenSSHKeyFile.fingerprint(blob: OpenSSHKeyFile.publicKeyBlob(key.publicKey))
         self.pinnedHostKey = pinnedHostKey
         self.timeout = timeout
         self.group = group
@@ -57,7 +60,7 @@ public struct SSHCommandClient: Sendable {
         let eventLoop = group.next()
         let outcome = SSHExecOutcome(eventLoop.makePromise(of: SSHCommandResult.self))
         let hostKeys = PinnedHostKeyDelegate(pinned: pinnedHostKey, target: target, outcome: outcome)
-        let auth = PrivateKeyAuthDelegate(user: user, key: key, target: target, outcome: outcome)
+        let auth = PrivateKeyAuthDelegate(user: user, key: key, fingerprint: keyFingerprint, target: target, outcome: outcome)
         let connection: any Channel
         do {
             connection = try await ClientBootstrap(group: eventLoop)
@@ -158,10 +161,10 @@ final class PrivateKeyAuthDelegate: NIOSSHClientUserAuthenticationDelegate, Send
     let outcome: SSHExecOutcome
     private let offered = NIOLockedValueBox(false)
 
-    init(user: String, key: Curve25519.Signing.PrivateKey, target: String, outcome: SSHExecOutcome) {
+    init(user: String, key: NIOSSHPrivateKey, fingerprint: String, target: String, outcome: SSHExecOutcome) {
         self.user = user
-        self.key = NIOSSHPrivateKey(ed25519Key: key)
-        self.fingerprint = OpenSSHKeyFile.fingerprint(blob: OpenSSHKeyFile.publicKeyBlob(key.publicKey))
+        self.key = key
+        self.fingerprint = fingerprint
         self.target = target
         self.outcome = outcome
     }

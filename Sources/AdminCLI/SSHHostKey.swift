@@ -6,13 +6,28 @@ import NIOSSH
 /// kept in an OpenSSH private key file (mode 0600; `ssh-keygen -lf FILE` prints its
 /// fingerprint), so clients that pinned it keep trusting the role across restarts.
 public struct SSHHostKey: Sendable {
-    public let privateKey: Curve25519.Signing.PrivateKey
+    /// The 32-byte Ed25519 private key (Curve25519 keys are not Sendable).
+    private let seed: [UInt8]
     /// Where it was loaded from or written to, if anywhere.
     public let path: String?
+    /// For NIOSSH.
+    public let nioKey: NIOSSHPrivateKey
+    /// `ssh-ed25519 AAAA...`: what a client pins (a known_hosts entry without the host).
+    public let publicKeyLine: String
+    /// `SHA256:...` as `ssh-keygen -lf` and `ssh` print it.
+    public let fingerprint: String
 
     public init(_ privateKey: Curve25519.Signing.PrivateKey, path: String? = nil) {
-        self.privateKey = privateKey
+        self.seed = Array(privateKey.rawRepresentation)
         self.path = path
+        self.nioKey = NIOSSHPrivateKey(ed25519Key: privateKey)
+        self.publicKeyLine = OpenSSHKeyFile.publicKeyLine(privateKey.publicKey)
+        self.fingerprint = OpenSSHKeyFile.fingerprint(blob: OpenSSHKeyFile.publicKeyBlob(privateKey.publicKey))
+    }
+
+    /// The Ed25519 private key (for `SSHCommandClient`).
+    public func privateKey() throws -> Curve25519.Signing.PrivateKey {
+        try Curve25519.Signing.PrivateKey(rawRepresentation: seed)
     }
 
     /// The key at `path`, or a new one written there (directories created, mode 0600).
@@ -46,7 +61,7 @@ public struct SSHHostKey: Sendable {
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        let text = OpenSSHKeyFile.privateKeyFile(privateKey, comment: "lazaret")
+        let text = OpenSSHKeyFile.privateKeyFile(try privateKey(), comment: "lazaret")
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard descriptor >= 0 else {
             throw SSHError(.keyFile, "cannot create the SSH key \(path): \(String(cString: strerror(errno))); check the directory's permissions")
@@ -55,15 +70,6 @@ public struct SSHHostKey: Sendable {
         try handle.write(contentsOf: Data(text.utf8))
         try handle.synchronize()
     }
-
-    /// For NIOSSH.
-    public var nioKey: NIOSSHPrivateKey { NIOSSHPrivateKey(ed25519Key: privateKey) }
-
-    /// `ssh-ed25519 AAAA...`: what a client pins (a known_hosts entry without the host).
-    public var publicKeyLine: String { OpenSSHKeyFile.publicKeyLine(privateKey.publicKey) }
-
-    /// `SHA256:...` as `ssh-keygen -lf` and `ssh` print it.
-    public var fingerprint: String { OpenSSHKeyFile.fingerprint(blob: OpenSSHKeyFile.publicKeyBlob(privateKey.publicKey)) }
 }
 
 /// A host key a client trusts: an OpenSSH public key line or a `SHA256:` fingerprint.

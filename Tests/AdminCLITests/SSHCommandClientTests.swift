@@ -22,7 +22,7 @@ import Testing
 
     private func client(_ fixture: SSHFixture, user: String = "rita", keyFile: String? = nil,
                         pinned: String? = nil, timeout: TimeAmount = .seconds(120)) throws -> SSHCommandClient {
-        let key = try SSHHostKey.load(path: keyFile ?? fixture.ritaKey).privateKey
+        let key = try SSHHostKey.load(path: keyFile ?? fixture.ritaKey).privateKey()
         return SSHCommandClient(host: "127.0.0.1", port: fixture.server.port, user: user, key: key,
                                 pinnedHostKey: try PinnedHostKey(pinned ?? fixture.server.hostKey.publicKeyLine), timeout: timeout)
     }

@@ -19,11 +19,17 @@ import Testing
     }
 
     private func lines(_ events: [LineEditor.Event]) -> [String] {
-        events.compactMap { if case .line(let line) = $0 { line } else { nil } }
+        events.compactMap { (event: LineEditor.Event) -> String? in
+            if case .line(let line) = event { return line }
+            return nil
+        }
     }
 
     private func echoed(_ events: [LineEditor.Event]) -> [UInt8] {
-        events.flatMap { if case .echo(let bytes) = $0 { bytes } else { [] } }
+        events.flatMap { (event: LineEditor.Event) -> [UInt8] in
+            if case .echo(let bytes) = event { return bytes }
+            return []
+        }
     }
 
     @Test("typing, backspace, ^U, ^C, ^D and line ends")
@@ -93,7 +99,11 @@ import Testing
         var session = SSHShellSession(roleName: "manager")
         _ = session.start(user: "bob", role: .operator)
         #expect(session.receive(Array("\r".utf8)).last == .write(Array("lazaret manager> ".utf8)))
-        #expect(session.receive(Array("echo 'open\r".utf8)).contains { if case .write(let b) = $0 { String(decoding: b, as: UTF8.self).contains("unclosed") } else { false } })
+        let unclosed = session.receive(Array("echo 'open\r".utf8)).contains { (action: SSHShellSession.Action) -> Bool in
+            if case .write(let bytes) = action { return String(decoding: bytes, as: UTF8.self).contains("unclosed") }
+            return false
+        }
+        #expect(unclosed)
         _ = session.receive(Array("purge\r".utf8))
         #expect(session.confirmationAsked("Sure?").contains(.write(Array("Sure? [y/N] ".utf8))))
         #expect(session.receive(Array("n\r".utf8)).last == .answer(false))
