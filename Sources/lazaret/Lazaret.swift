@@ -12,7 +12,7 @@ struct Lazaret: AsyncParsableCommand {
         commandName: "lazaret",
         abstract: "Lazaret: a centralized Policy, Virus and Outbreak email quarantine.",
         subcommands: [Up.self, GatewayCommand.self, ManagerCommand.self, QuarantineCommand.self, Reload.self, OutbreakCommand.self,
-                      CLICommand.self])
+                      CLICommand.self, SSHCommand.self])
 }
 
 /// `lazaret up`: the whole system on loopback with embedded defaults.
