@@ -198,12 +198,22 @@ public final class Gateway: Service {
             log.critical("Gateway cannot start: \(error)")
             throw error
         }
-        // The control socket: the mail commands for lazaret cli (and, later, SSH).
+        // The mail commands: on the control socket for lazaret cli, and over SSH.
+        let table = CommandTable(MailAdminCommands(system: admin).commands)
         let control: ControlServer
+        let ssh: SSHAdminServer?
         do {
-            let table = CommandTable(MailAdminCommands(system: admin).commands)
             control = try await ControlServer.start(socketPath: resolve(config.controlSocket), group: group) { args in
                 await table.handle(args)
+            }
+            do {
+                ssh = try await SSHAdminServer.start(role: "gateway", configuration: config.ssh, home: config.home,
+                                                     defaultPort: SSHConfiguration.gatewayDefaultPort,
+                                                     extraUsers: Self.managerSSHUser(cpqDirectory: cpqDirectory), commands: table,
+                                                     group: group, log: { log.info($0) })
+            } catch {
+                await control.close()
+                throw error
             }
         } catch {
             for server in servers { try? await server.close() }
@@ -212,6 +222,9 @@ public final class Gateway: Service {
         }
         log.info("Control socket \(control.socketPath) ready")
         ready.append("control socket \(control.socketPath) (lazaret cli)")
+        if let ssh {
+            ready.append("admin CLI over SSH on \(config.ssh.listen):\(ssh.port) (host key \(ssh.hostKey.fingerprint))")
+        }
         for destination in config.effectiveDestinations {
             ready.append("delivery queue \(destination.name) → \(destination.host):\(destination.port)")
         }
@@ -252,6 +265,7 @@ public final class Gateway: Service {
                 let cancelled = (try? await gracefulShutdown()) == nil
                 stopped.withLockedValue { $0 = true }
                 await control.close()
+                await ssh?.close()
                 for server in listeners { try? await server.close() }
                 log.info("Gateway stopping: listeners closed, \(sessions.count) inbound session(s) to finish")
                 await sessions.drain(timeout: cancelled ? .zero : drainTimeout)
@@ -268,6 +282,14 @@ public final class Gateway: Service {
     /// Reads the configuration file again; valid filters, mail policies and anti-virus
     /// actions take effect for every message scanned from now on, without dropping a
     /// session. A file with any error changes nothing (the error is logged).
+    /// The manager's SSH login on this gateway: read-only, by the key the manager sent in
+    /// the join bundle (`manager-ssh.pub` in the CPQ directory), so that it can ask
+    /// `interfaceconfig --json` before releasing. None before joining.
+    static func managerSSHUser(cpqDirectory: String) -> [SSHUser] {
+        guard let line = CPQJoinBundle.readManagerSSHKey(directory: cpqDirectory) else { return [] }
+        return [SSHUser(name: SSHAdminServer.managerUserName, role: .readOnly, authorizedKeys: [line])]
+    }
+
     func reload(work: WorkQueue, engine: (any AntivirusEngine)?, log: MailLog) async {
         guard let configurationPath else {
             log.warning("Configuration reload asked, but this gateway was not started from a file; nothing changed")

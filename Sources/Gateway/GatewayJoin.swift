@@ -18,8 +18,22 @@ public enum GatewayJoin {
         public var directory: String
     }
 
+    /// The gateway's admin SSH server as it tells the manager at join: where it answers and
+    /// its host key, which the manager pins.
+    public struct SSHAnnouncement: Sendable {
+        /// `HOST:PORT`; a wildcard host means the address the gateway joins from.
+        public var address: String
+        /// The base64 blob of the `ssh-ed25519` host key.
+        public var hostKeyBlob: String
+
+        public init(address: String, hostKeyBlob: String) {
+            self.address = address
+            self.hostKeyBlob = hostKeyBlob
+        }
+    }
+
     public static func join(manager host: String, port: Int, token: String, gatewayName: String, listener: String?,
-                            tls: CPQTLSConfiguration, directory: String, localHostname: String,
+                            ssh: SSHAnnouncement? = nil, tls: CPQTLSConfiguration, directory: String, localHostname: String,
                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> Result {
         guard let key = CPQJoinProof.key(token: token) else {
             throw GatewayError("--token: not a pairing token: expected 32 letters and digits (2-7) as `lazaret manager pair` printed it")
@@ -37,7 +51,7 @@ public enum GatewayJoin {
         }
         do {
             let result = try await join(over: connection, joinTLS: joinTLS, key: key, gatewayName: gatewayName, listener: listener,
-                                        host: host, port: port, directory: directory)
+                                        ssh: ssh, host: host, port: port, directory: directory)
             await connection.quit()
             return result
         } catch {
@@ -47,7 +61,7 @@ public enum GatewayJoin {
     }
 
     private static func join(over connection: SMTPClientConnection, joinTLS: CPQJoinTLS, key: SymmetricKey, gatewayName: String,
-                             listener: String?, host: String, port: Int, directory: String) async throws -> Result {
+                             listener: String?, ssh: SSHAnnouncement?, host: String, port: Int, directory: String) async throws -> Result {
         guard CPQClient.offersCPQ(connection.extensions) else {
             throw GatewayError("\(host) port \(port) does not offer XCPQ 1: is this a Lazaret manager's cpq_listener?")
         }
@@ -55,7 +69,8 @@ public enum GatewayJoin {
             throw GatewayError("the manager at \(host) port \(port) showed no certificate")
         }
         let proof = CPQJoinProof.gatewayProof(key: key, gatewayName: gatewayName, managerFingerprint: seen)
-        let line = try CPQCommandEncoder.line(for: .join(CPQJoinRequest(gateway: gatewayName, proof: proof, listener: listener)))
+        let line = try CPQCommandEncoder.line(for: .join(CPQJoinRequest(gateway: gatewayName, proof: proof, listener: listener,
+                                                                                    ssh: ssh?.address, sshKey: ssh?.hostKeyBlob)))
         let reply = try await connection.send(command: line)
         guard reply.isPositiveCompletion else {
             throw GatewayError("the manager refused to pair this gateway: \(reply)")

@@ -21,13 +21,12 @@ extension Manager {
     }
 
     /// Starts the control socket (`control_socket`, default `HOME/control.sock`), serving
-    /// `controlCommands`. Close it before the store.
+    /// `table` (`controlCommands`). Close it before the store.
     ///
     /// - Throws: `ControlError` when another manager answers on the socket or the path
     ///   cannot be bound; the message names the path.
-    static func startControl(configuration: ManagerConfiguration, store: QuarantineStore, admin: ManagerAdmin,
+    static func startControl(configuration: ManagerConfiguration, table: CommandTable,
                              log: MailLog) async throws -> ControlServer {
-        let table = controlCommands(store: store, admin: admin)
         let server = try await ControlServer.start(socketPath: configuration.resolve(configuration.controlSocket)) { args in
             await table.handle(args)
         }

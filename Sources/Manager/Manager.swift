@@ -29,11 +29,38 @@ public final class Manager: Service {
         self.onReady = onReady
     }
 
-    /// The CA in `configuration`'s cpq directory, made on first use.
+    /// The CA in `configuration`'s cpq directory, made on first use, with the manager's SSH
+    /// client key recorded for the join bundles it makes (``sshClientKey(_:)``).
     public static func authority(_ configuration: ManagerConfiguration) throws -> CPQAuthority {
-        try CPQAuthority.loadOrCreate(directory: configuration.resolve(configuration.cpqDirectory),
-                                      managerHostname: configuration.hostname,
-                                      managerAddresses: [configuration.listenerAddress])
+        let authority = try CPQAuthority.loadOrCreate(directory: configuration.resolve(configuration.cpqDirectory),
+                                                      managerHostname: configuration.hostname,
+                                                      managerAddresses: [configuration.listenerAddress])
+        let key = try sshClientKey(configuration)
+        if authority.managerSSHKey != key.publicKeyLine { try authority.setManagerSSHKey(key.publicKeyLine) }
+        return authority
+    }
+
+    /// The manager's SSH client key (`ssh_client.key`), made on first use: it logs in with
+    /// it as `lazaret-manager` on paired gateways, which learnt it from their join bundle.
+    public static func sshClientKey(_ configuration: ManagerConfiguration) throws -> SSHHostKey {
+        try SSHHostKey.loadOrCreate(path: configuration.resolve(configuration.sshClientKey))
+    }
+
+    /// How the release queue asks a gateway over SSH: `command` by exec as
+    /// `lazaret-manager`, the gateway's host key checked against the pin of its pairing.
+    static func gatewayQuery(configuration: ManagerConfiguration, key: SSHHostKey, group: any EventLoopGroup) throws -> GatewayRoutes.Query {
+        _ = try key.privateKey()
+        let seconds = configuration.sshClientTimeoutSeconds
+        return { endpoint, command in
+            let client = SSHCommandClient(host: endpoint.host, port: endpoint.port, user: SSHAdminServer.managerUserName, key: try key.privateKey(),
+                                          pinnedHostKey: try PinnedHostKey(endpoint.hostKey),
+                                          timeout: .milliseconds(Int64(seconds * 1000)), group: group)
+            let result = try await client.run(command)
+            guard result.exitStatus == 0 else {
+                throw GatewayRouteError("\(command) failed on the gateway (exit \(result.exitStatus)): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            return result.stdout
+        }
     }
 
     public func run() async throws {
@@ -90,14 +117,31 @@ public final class Manager: Service {
             log.critical("Manager cannot start: \(error)")
             throw error
         }
+        let query: GatewayRoutes.Query?
+        do {
+            query = try Self.gatewayQuery(configuration: config, key: try Self.sshClientKey(config), group: group)
+        } catch {
+            log.warning("The SSH client key \(config.resolve(config.sshClientKey)) cannot be used (\(error)); releases go only to gateways whose cpq_listener is set by hand (lazaret manager set-listener)")
+            query = nil
+        }
         let releases = ReleaseQueue(store: store, authority: authority, configuration: config, log: log, group: group,
-                                    routes: GatewayRoutes(query: nil, log: log))
+                                    routes: GatewayRoutes(query: query, ttl: .milliseconds(Int64(config.sshClientCacheSeconds * 1000)), log: log))
         releaseBox.withLockedValue { $0 = releases }
         let admin = ManagerAdmin(configuration: config, store: store, releases: releases, log: log, mailLogPath: logPath, cpqGate: cpqGate)
         admin.setPorts(cpq: listener.localAddress?.port ?? config.listenerPort, web: nil)
+        let table = Self.controlCommands(store: store, admin: admin)
         let control: ControlServer
+        let ssh: SSHAdminServer?
         do {
-            control = try await Self.startControl(configuration: config, store: store, admin: admin, log: log)
+            control = try await Self.startControl(configuration: config, table: table, log: log)
+            do {
+                ssh = try await SSHAdminServer.start(role: "manager", configuration: config.ssh, home: config.home,
+                                                     defaultPort: SSHConfiguration.managerDefaultPort, commands: table,
+                                                     group: group, log: { log.info($0) })
+            } catch {
+                await control.close()
+                throw error
+            }
         } catch {
             try? await listener.close()
             try? store.close()
@@ -133,12 +177,14 @@ public final class Manager: Service {
                      "CPQ CA \(config.resolve(config.cpqDirectory))/ca.pem",
                      "quarantine store \(config.resolve(config.storeDirectory))",
                      "control socket \(control.socketPath)",
+                     ssh.map { "admin CLI over SSH on \(config.ssh.listen):\($0.port) (host key \($0.hostKey.fingerprint))" } ?? "admin CLI over SSH off",
                      "mail_logs \(logPath)"])
             tasks.addTask { await releases.run() }
             tasks.addTask { await cancelWhenGracefulShutdown { await sweeper.run(every: config.sweepSeconds) } }
             tasks.addTask {
                 try? await gracefulShutdown()
                 await control.close()
+                await ssh?.close()
                 try? await listener.close()
                 await releases.shutdown()
             }

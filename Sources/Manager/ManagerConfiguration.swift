@@ -1,3 +1,4 @@
+import AdminCLI
 import CPQTLS
 import Foundation
 import Yams
@@ -14,6 +15,8 @@ import Yams
 /// control_socket: control.sock
 /// web: {address: 127.0.0.1, port: 8025, users: users.json}
 /// release_queue: {max_connections: 4, retry_initial_s: 60, retry_max_s: 3600, max_queue_lifetime_s: 259200, rescan_s: 30}
+/// ssh: {listen: 127.0.0.1, port: 2223, users: [...]}      # the admin CLI over SSH (docs/ADMIN-CLI.md)
+/// ssh_client: {key: ssh_client_ed25519_key, timeout_s: 10, cache_s: 60}   # asking gateways over SSH
 /// ```
 public struct ManagerConfiguration: Hashable, Sendable, Codable {
     public var home: String
@@ -52,6 +55,15 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
     /// How often the store's pending releases are looked at again (a release whose gateway
     /// was unknown, one that could not be queued).
     public var releaseRescanSeconds: Double = 30
+    /// The admin CLI over SSH (port 2223 unless set).
+    public var ssh = SSHConfiguration()
+    /// The manager's own SSH key, with which it asks paired gateways where their
+    /// cpq_listener is (made on first use; join bundles carry its public half).
+    public var sshClientKey: String = "ssh_client_ed25519_key"
+    /// How long one SSH question to a gateway may take.
+    public var sshClientTimeoutSeconds: Double = 10
+    /// How long a gateway's answer is used before it is asked again.
+    public var sshClientCacheSeconds: Double = 60
 
     public init(home: String, hostname: String = "manager.lazaret.local", listenerAddress: String = "127.0.0.1",
                 listenerPort: Int = 7025, maxConnections: Int = 200, cpqDirectory: String = "cpq",
@@ -122,10 +134,18 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
             var users: String?
         }
         var web: Web?
+        var ssh: SSHConfiguration?
+        struct SSHClient: Codable {
+            var key: String?
+            var timeout_s: Double?
+            var cache_s: Double?
+        }
+        var ssh_client: SSHClient?
     }
 
     private static let knownKeys: [String: Set<String>] = [
-        "": ["hostname", "cpq_listener", "cpq", "store", "logs", "release_queue", "control_socket", "web"],
+        "": ["hostname", "cpq_listener", "cpq", "store", "logs", "release_queue", "control_socket", "web", "ssh", "ssh_client"],
+        "ssh_client": ["key", "timeout_s", "cache_s"],
         "web": ["address", "port", "users"],
         "release_queue": ["max_connections", "retry_initial_s", "retry_max_s", "max_queue_lifetime_s", "rescan_s"],
         "cpq_listener": ["address", "port", "max_connections"],
@@ -168,6 +188,10 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         let file: File
         do {
             file = node == nil ? File() : try YAMLDecoder().decode(File.self, from: text)
+        } catch let error as SSHError {
+            throw ManagerError(error.message)
+        } catch DecodingError.dataCorrupted(let context) where context.underlyingError is SSHError {
+            throw ManagerError((context.underlyingError as? SSHError)?.message ?? "\(context)")
         } catch {
             throw ManagerError("YAML: \(error)")
         }
@@ -192,6 +216,12 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
             configuration.releaseMaxQueueLifetimeSeconds = release.max_queue_lifetime_s ?? d.releaseMaxQueueLifetimeSeconds
             configuration.releaseRescanSeconds = release.rescan_s ?? d.releaseRescanSeconds
         }
+        if let ssh = file.ssh { configuration.ssh = ssh }
+        if let client = file.ssh_client {
+            configuration.sshClientKey = client.key ?? d.sshClientKey
+            configuration.sshClientTimeoutSeconds = client.timeout_s ?? d.sshClientTimeoutSeconds
+            configuration.sshClientCacheSeconds = client.cache_s ?? d.sshClientCacheSeconds
+        }
         try configuration.validate()
         return configuration
     }
@@ -214,6 +244,10 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         }
         if !(releaseMaxQueueLifetimeSeconds > 0) { problems.append("release_queue.max_queue_lifetime_s: \(releaseMaxQueueLifetimeSeconds) must be more than 0") }
         if !(releaseRescanSeconds > 0) { problems.append("release_queue.rescan_s: \(releaseRescanSeconds) must be more than 0") }
+        problems += ssh.problems()
+        if sshClientKey.isEmpty { problems.append("ssh_client.key: is empty (a path, relative to the manager's home)") }
+        if !(sshClientTimeoutSeconds > 0) { problems.append("ssh_client.timeout_s: \(sshClientTimeoutSeconds) must be more than 0") }
+        if !(sshClientCacheSeconds >= 0) { problems.append("ssh_client.cache_s: \(sshClientCacheSeconds) must not be negative") }
         do {
             _ = try tlsConfiguration().validate()
         } catch {
@@ -234,8 +268,18 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         control_socket: \(controlSocket)
         web: {address: \(webAddress), port: \(webPort), users: \(usersFile)}
         release_queue: {max_connections: \(releaseMaxConnections), retry_initial_s: \(Self.number(releaseRetryInitialSeconds)), retry_max_s: \(Self.number(releaseRetryMaxSeconds)), max_queue_lifetime_s: \(Self.number(releaseMaxQueueLifetimeSeconds)), rescan_s: \(Self.number(releaseRescanSeconds))}
+        ssh_client: {key: \(sshClientKey), timeout_s: \(Self.number(sshClientTimeoutSeconds)), cache_s: \(Self.number(sshClientCacheSeconds))}
+        \(Self.sshYAML(ssh))
 
         """
+    }
+
+    /// The `ssh:` section as YAML (JSON is YAML; users' keys and hashes are quoted).
+    static func sshYAML(_ ssh: SSHConfiguration) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let text = (try? encoder.encode(ssh)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return "ssh: " + text
     }
 
     private static func number(_ value: Double) -> String {

@@ -1,3 +1,4 @@
+import AdminCLI
 import ArgumentParser
 import Foundation
 import CPQTLS
@@ -26,13 +27,19 @@ struct Up: AsyncParsableCommand {
     func run() async throws {
         let home = absolutePath(home)
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        // The first admin's SSH key: both roles let `admin` in with it (docs/ADMIN-CLI.md).
+        let adminKeyPath = (home as NSString).appendingPathComponent("admin_ssh_ed25519_key")
+        let adminKey = try SSHHostKey.loadOrCreate(path: adminKeyPath)
+        let adminUser = SSHUser(name: "admin", role: .admin, authorizedKeys: [adminKey.publicKeyLine])
         let configPath = (home as NSString).appendingPathComponent("lazaret.yaml")
         let configuration: GatewayConfiguration
         if FileManager.default.fileExists(atPath: configPath) {
             configuration = try GatewayConfiguration.load(path: configPath)
             print("lazaret: using \(configPath)")
         } else {
-            configuration = GatewayConfiguration.defaults(home: home)
+            var defaults = GatewayConfiguration.defaults(home: home)
+            defaults.ssh.users = [adminUser]
+            configuration = defaults
             try (GatewayConfiguration.starterHeader + configuration.yaml()).write(toFile: configPath, atomically: true, encoding: .utf8)
             print("lazaret: wrote the default configuration to \(configPath)")
             let rulesPath = configuration.resolvedPath(configuration.scanning.outbreak.rules)
@@ -46,7 +53,9 @@ struct Up: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: managerHome, withIntermediateDirectories: true)
         let managerPath = (managerHome as NSString).appendingPathComponent("manager.yaml")
         if !FileManager.default.fileExists(atPath: managerPath) {
-            try ManagerConfiguration(home: managerHome).yaml().write(toFile: managerPath, atomically: true, encoding: .utf8)
+            var defaults = ManagerConfiguration(home: managerHome)
+            defaults.ssh.users = [adminUser]
+            try defaults.yaml().write(toFile: managerPath, atomically: true, encoding: .utf8)
         }
         let manager = try ManagerConfiguration.load(path: managerPath)
         let cpqDirectory = configuration.resolvedPath(configuration.cpq.directory)
@@ -57,17 +66,38 @@ struct Up: AsyncParsableCommand {
             try authority.pair(token: token, presentedName: name, from: ["127.0.0.1"]).write(to: cpqDirectory)
             print("lazaret: paired gateway \"\(name)\" with the manager (CPQ CA in \(manager.resolve(manager.cpqDirectory)))")
         }
-        // Releases go to the gateway's cpq_listener (7125 here; the manager has 7025).
+        // Releases go to the gateway's cpq_listener (7125 here; the manager has 7025): the
+        // manager asks the gateway over SSH (2222 here; its host key pinned now), as it would
+        // ask a gateway that joined over the network. Without SSH, the listener is set here.
         if let bundle = try? CPQJoinBundle.read(from: cpqDirectory) {
-            let interface = configuration.cpq.listenerInterface.flatMap(configuration.interface(named:)) ?? configuration.interfaces[0]
-            let listener = PairingRecord.Listener(host: interface.address, port: configuration.cpq.listenerPort)
-            let paired = try Manager.authority(manager).pairedGateways
-            if let record = try paired.record(named: bundle.gatewayName), record.cpqListener != listener {
-                try paired.setListener(listener, forGateway: bundle.gatewayName)
+            let authority = try Manager.authority(manager)
+            let paired = authority.pairedGateways
+            // The gateway lets the manager in with the key the bundle carries.
+            if let key = authority.managerSSHKey, CPQJoinBundle.readManagerSSHKey(directory: cpqDirectory) != key {
+                try (key + "\n").write(toFile: (cpqDirectory as NSString).appendingPathComponent(CPQJoinBundle.managerSSHKeyFile),
+                                       atomically: true, encoding: .utf8)
+            }
+            if let record = try paired.record(named: bundle.gatewayName) {
+                if configuration.ssh.enabled {
+                    let hostKey = try SSHHostKey.loadOrCreate(path: configuration.ssh.hostKeyPath(home: home))
+                    let listen = configuration.ssh.listen == "0.0.0.0" ? "127.0.0.1" : configuration.ssh.listen
+                    let ssh = PairingRecord.SSHEndpoint(host: listen, port: configuration.ssh.port(roleDefault: SSHConfiguration.gatewayDefaultPort),
+                                                        hostKey: hostKey.publicKeyLine)
+                    if record.ssh != ssh { try paired.setSSH(ssh, forGateway: bundle.gatewayName) }
+                    if record.cpqListener != nil { try paired.setListener(nil, forGateway: bundle.gatewayName) }
+                } else {
+                    let interface = configuration.cpq.listenerInterface.flatMap(configuration.interface(named:)) ?? configuration.interfaces[0]
+                    let listener = PairingRecord.Listener(host: interface.address, port: configuration.cpq.listenerPort)
+                    if record.cpqListener != listener { try paired.setListener(listener, forGateway: bundle.gatewayName) }
+                }
             }
         }
         let token = try ensureAdminToken(manager: manager, home: home)
         print("lazaret: API admin token (also in \((home as NSString).appendingPathComponent("admin-token"))): \(token)")
+        if configuration.ssh.enabled {
+            print("lazaret: admin CLI over SSH: ssh -i \(adminKeyPath) -p \(configuration.ssh.port(roleDefault: SSHConfiguration.gatewayDefaultPort)) admin@127.0.0.1 status   (the gateway; the manager: -p \(manager.ssh.port(roleDefault: SSHConfiguration.managerDefaultPort)))")
+        }
+        print("lazaret: locally: swift run lazaret cli status   (--role manager for the manager)")
         try await runRoles(gateway: (configuration, home, configPath), manager: manager)
     }
 }
@@ -296,12 +326,22 @@ struct GatewayCommand: AsyncParsableCommand {
             }
             if let announced { _ = try parseListener(announced, option: "--listener") }
             let tls = try (configuration?.cpq ?? GatewayConfiguration.CPQSettings()).tlsConfiguration()
+            // The admin SSH server's host key, made now if this is the first start, for the manager to pin.
+            var ssh: GatewayJoin.SSHAnnouncement?
+            if let configuration, configuration.ssh.enabled {
+                let hostKey = try SSHHostKey.loadOrCreate(path: configuration.ssh.hostKeyPath(home: home))
+                let listen = configuration.ssh.listen == "0.0.0.0" || configuration.ssh.listen == "::" ? "" : configuration.ssh.listen
+                let host = listen.contains(":") ? "[\(listen)]" : listen
+                ssh = GatewayJoin.SSHAnnouncement(address: "\(host):\(configuration.ssh.port(roleDefault: SSHConfiguration.gatewayDefaultPort))",
+                                                  hostKeyBlob: String(hostKey.publicKeyLine.split(separator: " ")[1]))
+            }
             do {
                 let result = try await GatewayJoin.join(manager: target.host, port: target.port, token: token, gatewayName: name,
-                                                        listener: announced, tls: tls, directory: directory,
+                                                        listener: announced, ssh: ssh, tls: tls, directory: directory,
                                                         localHostname: configuration?.hostname ?? name)
                 print("lazaret: joined the manager at \(target.host) port \(target.port) as gateway \(result.bundle.gatewayName)")
                 print("lazaret: manager certificate pinned: sha256 \(result.bundle.managerFingerprint.hex)")
+                if let ssh { print("lazaret: told the manager this gateway's SSH server (\(ssh.address)) to ask where its cpq_listener is") }
                 print("lazaret: CPQ files written to \(result.directory); start (or restart) the gateway to use them")
             } catch {
                 FileHandle.standardError.write(Data("lazaret: gateway join failed: \(error)\n".utf8))

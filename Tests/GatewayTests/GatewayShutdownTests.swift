@@ -78,6 +78,7 @@ struct GatewayShutdownTests {
         configuration.destinations = [GatewayConfiguration.Destination(name: "smarthost", host: "127.0.0.1", port: 9)]
         configuration.delivery = GatewayConfiguration.Delivery(defaultDestination: "smarthost", retryInitialSeconds: 3600)
         configuration.spool = GatewayConfiguration.SpoolSettings(fsync: false)
+        configuration.ssh.port = 0
         let port = NIOLockedValueBox<Int?>(nil)
         let gateway = Gateway(configuration: configuration, home: home, drainTimeout: .seconds(60)) { lines in
             let listener = lines.first { $0.hasPrefix("listener IncomingMail") }

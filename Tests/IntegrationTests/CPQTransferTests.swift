@@ -239,12 +239,14 @@ struct ManagerProcessTests {
 }
 
 enum ManagerConfigurationText {
-    /// `webPort` 0: the API on a free port nobody needs to know.
-    static func yaml(port: Int, webPort: Int = 0) -> String {
+    /// `webPort` 0: the API on a free port nobody needs to know; `sshPort` 0 likewise for the
+    /// admin CLI over SSH.
+    static func yaml(port: Int, webPort: Int = 0, sshPort: Int = 0) -> String {
         """
         hostname: manager.lazaret.local
         cpq_listener: {address: 127.0.0.1, port: \(port), max_connections: 20}
         web: {address: 127.0.0.1, port: \(webPort)}
+        ssh: {port: \(sshPort)}
         cpq: {directory: cpq}
         store: {directory: quarantine}
         logs: {mail_logs: logs/mail_logs}

@@ -7,6 +7,8 @@ final class GatewayInstance {
     let home: String
     let port: Int
     let smarthostPort: Int
+    /// The admin CLI over SSH (a free port unless `ssh` says otherwise).
+    let sshPort: Int
     private(set) var process: Background?
     private var restarts = 0
 
@@ -18,9 +20,10 @@ final class GatewayInstance {
     /// antivirus, outbreak... (anti-virus off unless it says otherwise).
     init(smarthostPort: Int, hat: String = GatewayInstance.relayLoopbackHAT, rat: String = "ALL ACCEPT",
          delivery: String = "", tls: Bool = true, smarthostTLS: String = "off", cpqPort: Int = Harness.freePort(), cpqTLS: String = "off",
-         scanning: String = "antivirus: {enabled: off}") throws {
+         scanning: String = "antivirus: {enabled: off}", ssh: String? = nil) throws {
         home = try Harness.makeTempDirectory("gw")
         port = Harness.freePort()
+        sshPort = Harness.freePort()
         self.smarthostPort = smarthostPort
         let indentedHAT = hat.split(separator: "\n", omittingEmptySubsequences: false).map { "      " + $0 }.joined(separator: "\n")
         let indentedRAT = rat.split(separator: "\n", omittingEmptySubsequences: false).map { "      " + $0 }.joined(separator: "\n")
@@ -65,6 +68,7 @@ final class GatewayInstance {
               mail_logs: logs/mail_logs
             \(scanning)
             \(scanning.contains("cpq:") ? "" : "cpq: {listener_port: \(Harness.freePort())}")
+            \(ssh ?? "ssh: {port: \(sshPort)}")
             """
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     }

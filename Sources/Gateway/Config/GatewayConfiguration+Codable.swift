@@ -63,6 +63,7 @@ extension GatewayConfiguration: Codable {
         case cpq
         case cluster
         case controlSocket = "control_socket"
+        case ssh
     }
 
     /// Decodes the file; `home` comes from `userInfo[.gatewayHome]`. Does not
@@ -94,6 +95,7 @@ extension GatewayConfiguration: Codable {
         cpq = try container.value(.cpq, default: GatewayConfiguration.CPQSettings())
         if let cluster = try container.decodeIfPresent(Cluster.self, forKey: .cluster) { applyCluster(cluster) }
         controlSocket = try container.value(.controlSocket, default: defaults.controlSocket)
+        ssh = try container.value(.ssh, default: defaults.ssh)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -116,6 +118,7 @@ extension GatewayConfiguration: Codable {
         try container.encode(cpq, forKey: .cpq)
         try container.encodeIfPresent(cluster, forKey: .cluster)
         try container.encode(controlSocket, forKey: .controlSocket)
+        try container.encode(ssh, forKey: .ssh)
     }
 }
 

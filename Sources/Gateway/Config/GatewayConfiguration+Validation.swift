@@ -13,6 +13,8 @@ extension GatewayConfiguration {
             problems.append("control_socket: is empty (a path, relative to the gateway's home; the default is control.sock)")
         }
 
+        problems += ssh.problems()
+
         var interfaceAddresses: [String: IPAddress] = [:]
         for (index, interface) in interfaces.enumerated() {
             let path = "interfaces[\(index)]"

@@ -1,3 +1,4 @@
+import AdminCLI
 import Foundation
 import Spool
 import Yams
@@ -33,6 +34,8 @@ public struct GatewayConfiguration: Hashable, Sendable {
     /// The local control socket `lazaret cli` talks to (top-level key `control_socket`;
     /// relative to home; mode 0600).
     public var controlSocket = "control.sock"
+    /// The admin CLI over SSH (top-level key `ssh`; port 2222 unless set).
+    public var ssh = SSHConfiguration()
 
     public init(
         home: String, hostname: String, interfaces: [Interface], listeners: [Listener],
@@ -294,10 +297,15 @@ public struct GatewayConfiguration: Hashable, Sendable {
             return configuration
         } catch let error as ConfigurationError {
             throw error
+        } catch let error as SSHError {
+            throw ConfigurationError(error.message)
         } catch let error as DecodingError {
             // Yams wraps errors thrown by init(from:) (ours name their field already).
             if case .dataCorrupted(let context) = error, let inner = context.underlyingError as? ConfigurationError {
                 throw inner
+            }
+            if case .dataCorrupted(let context) = error, let inner = context.underlyingError as? SSHError {
+                throw ConfigurationError(inner.message)
             }
             throw ConfigurationError(Self.describe(error))
         } catch {
