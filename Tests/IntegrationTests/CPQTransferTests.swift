@@ -241,12 +241,12 @@ struct ManagerProcessTests {
 enum ManagerConfigurationText {
     /// `webPort` 0: the API on a free port nobody needs to know; `sshPort` 0 likewise for the
     /// admin CLI over SSH.
-    static func yaml(port: Int, webPort: Int = 0, sshPort: Int = 0) -> String {
+    static func yaml(port: Int, webPort: Int = 0, sshPort: Int = 0, sshUsers: String = "[]") -> String {
         """
         hostname: manager.lazaret.local
         cpq_listener: {address: 127.0.0.1, port: \(port), max_connections: 20}
         web: {address: 127.0.0.1, port: \(webPort)}
-        ssh: {port: \(sshPort)}
+        ssh: {port: \(sshPort), users: \(sshUsers)}
         cpq: {directory: cpq}
         store: {directory: quarantine}
         logs: {mail_logs: logs/mail_logs}

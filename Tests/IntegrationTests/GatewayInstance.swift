@@ -7,7 +7,7 @@ final class GatewayInstance {
     let home: String
     let port: Int
     let smarthostPort: Int
-    /// The admin CLI over SSH (a free port unless `ssh` says otherwise).
+    /// The admin CLI over SSH, on a free port (`sshUsers`: a YAML flow list of `ssh.users`).
     let sshPort: Int
     private(set) var process: Background?
     private var restarts = 0
@@ -20,7 +20,7 @@ final class GatewayInstance {
     /// antivirus, outbreak... (anti-virus off unless it says otherwise).
     init(smarthostPort: Int, hat: String = GatewayInstance.relayLoopbackHAT, rat: String = "ALL ACCEPT",
          delivery: String = "", tls: Bool = true, smarthostTLS: String = "off", cpqPort: Int = Harness.freePort(), cpqTLS: String = "off",
-         scanning: String = "antivirus: {enabled: off}", ssh: String? = nil) throws {
+         scanning: String = "antivirus: {enabled: off}", sshUsers: String = "[]", sshEnabled: Bool = true) throws {
         home = try Harness.makeTempDirectory("gw")
         port = Harness.freePort()
         sshPort = Harness.freePort()
@@ -68,7 +68,7 @@ final class GatewayInstance {
               mail_logs: logs/mail_logs
             \(scanning)
             \(scanning.contains("cpq:") ? "" : "cpq: {listener_port: \(Harness.freePort())}")
-            \(ssh ?? "ssh: {port: \(sshPort)}")
+            ssh: {enabled: \(sshEnabled), port: \(sshPort), users: \(sshUsers)}
             """
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     }

@@ -22,6 +22,8 @@ struct ReleaseSetup {
     /// The manager's web/API port.
     let webPort: Int
     let sinkPort: Int
+    /// The manager's admin SSH port (the gateway's is `gateway.sshPort`).
+    let managerSSHPort: Int
     let sinkArguments: [String]
     let gateway: GatewayInstance
     let clamd: Clamd?
@@ -34,12 +36,17 @@ struct ReleaseSetup {
     var managerLogs: String { (try? String(contentsOfFile: managerHome + "/logs/mail_logs", encoding: .utf8)) ?? "" }
 
     /// `startSink: false`: nothing listens on the smarthost port until `startSink()`.
-    init(filters: String, sinkArguments: [String] = [], antivirus: Bool = false, startSink: Bool = true, extraYAML: String = "") throws {
+    /// `sshUsers`: `ssh.users` of both roles (a YAML flow list). `pairOverSSH`: the manager
+    /// learns the gateway's cpq_listener over SSH (host key pinned with `manager set-ssh`)
+    /// instead of from `--cpq-listener`; `gatewaySSH: false` starts the gateway without SSH.
+    init(filters: String, sinkArguments: [String] = [], antivirus: Bool = false, startSink: Bool = true, extraYAML: String = "",
+         sshUsers: String = "[]", pairOverSSH: Bool = false, gatewaySSH: Bool = true) throws {
         managerHome = try Harness.makeTempDirectory("manager")
         cpqPort = Harness.freePort()
         gatewayCPQPort = Harness.freePort()
         webPort = Harness.freePort()
-        try (ManagerConfigurationText.yaml(port: cpqPort, webPort: webPort) + """
+        managerSSHPort = Harness.freePort()
+        try (ManagerConfigurationText.yaml(port: cpqPort, webPort: webPort, sshPort: managerSSHPort, sshUsers: sshUsers) + """
             release_queue: {max_connections: 2, retry_initial_s: 1, retry_max_s: 2, rescan_s: 1}
 
             """).write(toFile: managerHome + "/manager.yaml", atomically: true, encoding: .utf8)
@@ -62,8 +69,19 @@ struct ReleaseSetup {
             \(antivirusYAML)
             cpq: {directory: cpq, listener_port: \(gatewayCPQPort), report_retry_s: 1}
             \(extraYAML)
-            """)
+            """, sshUsers: sshUsers, sshEnabled: gatewaySSH)
         try bundle.write(to: gateway.home + "/cpq")
+        if pairOverSSH {
+            // The gateway's host key, made before its first start, pinned on the manager.
+            let lazaret = try Harness.lazaretBinary
+            let (made, keyOutput) = try Harness.run(lazaret, ["ssh", "keygen", "--out", gateway.home + "/ssh_host_ed25519_key"])
+            guard made == 0, let line = keyOutput.split(separator: "\n").first(where: { $0.hasPrefix("ssh-ed25519 ") }) else {
+                throw Harness.Failure("lazaret ssh keygen: \(keyOutput)")
+            }
+            let (set, setOutput) = try Harness.run(lazaret, ["manager", "set-ssh", "--config", managerHome + "/manager.yaml", "--name", "gw1",
+                                                             "127.0.0.1:\(gateway.sshPort)", "--host-key", String(line)])
+            guard set == 0 else { throw Harness.Failure("lazaret manager set-ssh: \(setOutput)") }
+        }
         files = try Harness.makeTempDirectory("attachments")
         try startManager()
         try gateway.start()
