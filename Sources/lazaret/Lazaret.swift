@@ -11,7 +11,8 @@ struct Lazaret: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lazaret",
         abstract: "Lazaret: a centralized Policy, Virus and Outbreak email quarantine.",
-        subcommands: [Up.self, GatewayCommand.self, ManagerCommand.self, QuarantineCommand.self, Reload.self, OutbreakCommand.self])
+        subcommands: [Up.self, GatewayCommand.self, ManagerCommand.self, QuarantineCommand.self, Reload.self, OutbreakCommand.self,
+                      SSHCommand.self])
 }
 
 /// `lazaret up`: the whole system on loopback with embedded defaults.
