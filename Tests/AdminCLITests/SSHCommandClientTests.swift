@@ -6,7 +6,7 @@ import Testing
 @testable import AdminCLI
 
 /// SSHCommandClient against a real SSHAdminServer (and a key made by ssh-keygen).
-@Suite struct SSHCommandClientTests {
+@Suite(.serialized) struct SSHCommandClientTests {
     private func withFixture(_ body: (SSHFixture) async throws -> Void) async throws {
         try await withTemporaryDirectory { directory in
             let fixture = try await SSHFixture.start(in: directory)
