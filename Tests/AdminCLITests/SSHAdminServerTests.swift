@@ -87,7 +87,7 @@ struct SSHFixture {
 }
 
 /// The SSH server with a real OpenSSH client (`ssh` from openssh-client, installed by scripts/test).
-@Suite(.serialized) struct SSHAdminServerTests {
+@Suite struct SSHAdminServerTests {
     private func withFixture(_ body: (SSHFixture) async throws -> Void) async throws {
         try await withTemporaryDirectory { directory in
             let fixture = try await SSHFixture.start(in: directory)
