@@ -114,29 +114,39 @@ struct Blowfish {
     var s: [UInt32] = BlowfishConstants.s
 
     func encrypt(_ left: UInt32, _ right: UInt32) -> (UInt32, UInt32) {
+        p.withUnsafeBufferPointer { p in
+            s.withUnsafeBufferPointer { s in Self.encrypt(left, right, p: p.baseAddress!, s: s.baseAddress!) }
+        }
+    }
+
+    /// One block, on raw tables (bcrypt runs this millions of times; pointers keep debug
+    /// builds usable).
+    @inline(__always)
+    private static func encrypt(_ left: UInt32, _ right: UInt32,
+                                p: UnsafePointer<UInt32>, s: UnsafePointer<UInt32>) -> (UInt32, UInt32) {
         var l = left
         var r = right
-        p.withUnsafeBufferPointer { p in
-            s.withUnsafeBufferPointer { s in
-                for round in stride(from: 0, to: 16, by: 2) {
-                    l ^= p[round]
-                    r ^= ((s[Int(l >> 24)] &+ s[256 + Int((l >> 16) & 0xff)]) ^ s[512 + Int((l >> 8) & 0xff)]) &+ s[768 + Int(l & 0xff)]
-                    r ^= p[round + 1]
-                    l ^= ((s[Int(r >> 24)] &+ s[256 + Int((r >> 16) & 0xff)]) ^ s[512 + Int((r >> 8) & 0xff)]) &+ s[768 + Int(r & 0xff)]
-                }
-                l ^= p[16]
-                r ^= p[17]
-            }
+        var round = 0
+        while round < 16 {
+            l ^= p[round]
+            r ^= ((s[Int(l >> 24)] &+ s[256 + Int((l >> 16) & 0xff)]) ^ s[512 + Int((l >> 8) & 0xff)]) &+ s[768 + Int(l & 0xff)]
+            r ^= p[round + 1]
+            l ^= ((s[Int(r >> 24)] &+ s[256 + Int((r >> 16) & 0xff)]) ^ s[512 + Int((r >> 8) & 0xff)]) &+ s[768 + Int(r & 0xff)]
+            round += 2
         }
+        l ^= p[16]
+        r ^= p[17]
         return (r, l)
     }
 
     /// The next 32-bit big-endian word of `data`, cycling through it.
-    private static func streamWord(_ data: [UInt8], _ position: inout Int) -> UInt32 {
+    @inline(__always)
+    private static func streamWord(_ data: UnsafeBufferPointer<UInt8>, _ position: inout Int) -> UInt32 {
         var word: UInt32 = 0
         for _ in 0..<4 {
             word = (word << 8) | UInt32(data[position])
-            position = (position + 1) % data.count
+            position += 1
+            if position == data.count { position = 0 }
         }
         return word
     }
@@ -144,27 +154,37 @@ struct Blowfish {
     /// Blowfish's key schedule mixed with `salt` (EksBlowfish's ExpandKey); with no salt it
     /// is the plain Blowfish key schedule.
     mutating func expandKey(_ key: [UInt8], salt: [UInt8]? = nil) {
-        var keyPosition = 0
-        for index in 0..<18 { p[index] ^= Self.streamWord(key, &keyPosition) }
-        var saltPosition = 0
-        var left: UInt32 = 0
-        var right: UInt32 = 0
-        func next() {
-            if let salt {
-                left ^= Self.streamWord(salt, &saltPosition)
-                right ^= Self.streamWord(salt, &saltPosition)
+        key.withUnsafeBufferPointer { key in
+            (salt ?? [0]).withUnsafeBufferPointer { saltBytes in
+                p.withUnsafeMutableBufferPointer { pBuffer in
+                    s.withUnsafeMutableBufferPointer { sBuffer in
+                        let p = pBuffer.baseAddress!
+                        let s = sBuffer.baseAddress!
+                        var keyPosition = 0
+                        for index in 0..<18 { p[index] ^= Self.streamWord(key, &keyPosition) }
+                        var saltPosition = 0
+                        var left: UInt32 = 0
+                        var right: UInt32 = 0
+                        let salted = salt != nil
+                        var index = 0
+                        while index < 18 + 1024 {
+                            if salted {
+                                left ^= Self.streamWord(saltBytes, &saltPosition)
+                                right ^= Self.streamWord(saltBytes, &saltPosition)
+                            }
+                            (left, right) = Self.encrypt(left, right, p: p, s: s)
+                            if index < 18 {
+                                p[index] = left
+                                p[index + 1] = right
+                            } else {
+                                s[index - 18] = left
+                                s[index - 17] = right
+                            }
+                            index += 2
+                        }
+                    }
+                }
             }
-            (left, right) = encrypt(left, right)
-        }
-        for index in stride(from: 0, to: 18, by: 2) {
-            next()
-            p[index] = left
-            p[index + 1] = right
-        }
-        for index in stride(from: 0, to: 1024, by: 2) {
-            next()
-            s[index] = left
-            s[index + 1] = right
         }
     }
 }

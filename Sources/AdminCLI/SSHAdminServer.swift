@@ -27,15 +27,20 @@ public final class SSHAdminServer: Sendable {
         self.connections = connections
     }
 
+    /// How long a connection may take to log in before it is closed (60 s).
+    public static let defaultLoginTimeout: TimeAmount = .seconds(60)
+
     /// Listens on `host:port` (0: any free port) and serves `commands`.
     ///
     /// - Parameters:
     ///   - roleName: the role in the prompt (`lazaret gateway> `).
+    ///   - loginTimeout: a connection not logged in by then is closed.
     ///   - log: one line per login, failed login and command.
     /// - Throws: `SSHError` `.configuration` for a bad user, `.bind` when the address
     ///   cannot be used.
     public static func start(host: String, port: Int, hostKey: SSHHostKey, users: [SSHUser], roleName: String,
                              commands: CommandTable,
+                             loginTimeout: TimeAmount = defaultLoginTimeout,
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                              log: @escaping @Sendable (String) -> Void) async throws -> SSHAdminServer {
         let directory = try SSHUserDirectory(users)
@@ -51,6 +56,12 @@ public final class SSHAdminServer: Sendable {
                     connections.withLockedValue { $0[id] = connection }
                     connection.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
                     let login = SSHLogin(remote: connection.remoteAddress?.ipAddress ?? "unknown")
+                    let deadline = connection.eventLoop.scheduleTask(in: loginTimeout) {
+                        guard login.current == nil else { return }
+                        log("SSH login failed: from \(login.remote): no login within \(loginTimeout.nanoseconds / 1_000_000) ms; connection closed")
+                        connection.close(promise: nil)
+                    }
+                    connection.closeFuture.whenComplete { _ in deadline.cancel() }
                     let authenticator = SSHUserAuthenticator(directory: directory, login: login, log: log)
                     return connection.eventLoop.makeCompletedFuture {
                         let ssh = NIOSSHHandler(

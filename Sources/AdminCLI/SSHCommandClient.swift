@@ -74,10 +74,16 @@ public struct SSHCommandClient: Sendable {
                     }
                 }
                 .connect(host: host, port: port).get()
-        } catch let error as ChannelError where error == .connectTimeout(timeout) {
-            throw SSHError(.timedOut, "SSH \(target): no connection within \(Self.seconds(timeout)); check the address, the port (ssh.port) and firewalls")
         } catch {
-            throw SSHError(.connectionRefused, "SSH \(target): cannot connect (\(error)); is the role running with ssh enabled, and are ssh.listen and ssh.port right?")
+            // The outcome's promise must be completed before it goes away.
+            let failure: SSHError
+            if let channelError = error as? ChannelError, channelError == .connectTimeout(timeout) {
+                failure = SSHError(.timedOut, "SSH \(target): no connection within \(Self.seconds(timeout)); check the address, the port (ssh.port) and firewalls")
+            } else {
+                failure = SSHError(.connectionRefused, "SSH \(target): cannot connect (\(error)); is the role running with ssh enabled, and are ssh.listen and ssh.port right?")
+            }
+            outcome.fail(failure)
+            throw failure
         }
         let timer = eventLoop.scheduleTask(in: timeout) {
             outcome.fail(SSHError(.timedOut, "SSH \(target): no answer within \(Self.seconds(timeout)); the command may still run there; check the role's log"))

@@ -6,7 +6,7 @@ import Testing
 @testable import AdminCLI
 
 /// SSHCommandClient against a real SSHAdminServer (and a key made by ssh-keygen).
-@Suite struct SSHCommandClientTests {
+@Suite(.serialized) struct SSHCommandClientTests {
     private func withFixture(_ body: (SSHFixture) async throws -> Void) async throws {
         try await withTemporaryDirectory { directory in
             let fixture = try await SSHFixture.start(in: directory)
@@ -102,5 +102,21 @@ import Testing
             #expect(error.code == .timedOut, "\(error)")
         }
         try await silent.close()
+    }
+
+    @Test("the server closes a connection that does not log in within its login timeout")
+    func loginTimeout() async throws {
+        let log = LogLines()
+        let server = try await SSHAdminServer.start(host: "127.0.0.1", port: 0, hostKey: SSHHostKey(Curve25519.Signing.PrivateKey()),
+                                                    users: [], roleName: "gateway", commands: SSHFixture.table,
+                                                    loginTimeout: .milliseconds(200)) { log.append($0) }
+        // A client that connects and never speaks.
+        let silent = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: server.port).get()
+        // Bounded only so that a broken server ends the test; no assertion on time.
+        let guardTask = silent.eventLoop.scheduleTask(in: .seconds(120)) { silent.close(promise: nil) }
+        try? await silent.closeFuture.get()
+        guardTask.cancel()
+        #expect(log.all.contains { $0.hasSuffix("no login within 200 ms; connection closed") }, "\(log.all)")
+        await server.close()
     }
 }

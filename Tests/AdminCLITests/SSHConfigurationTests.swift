@@ -85,6 +85,15 @@ import Testing
         }
     }
 
+    private func refusal(_ path: String) -> String {
+        do {
+            _ = try SSHHostKey.load(path: path)
+            return "loaded"
+        } catch {
+            return "\(error)"
+        }
+    }
+
     @Test("a key made by ssh-keygen loads; damaged, RSA and passphrase-protected ones are refused with a reason")
     func foreignKeys() async throws {
         try await withTemporaryDirectory { directory in
@@ -94,12 +103,12 @@ import Testing
             let publicLine = try String(contentsOfFile: directory + "/ed.pub", encoding: .utf8)
             #expect(publicLine.hasPrefix(key.publicKeyLine))
             _ = try await runTool(["ssh-keygen", "-q", "-t", "ed25519", "-N", "sesame", "-f", directory + "/locked"])
-            #expect(throws: SSHError.self) { try SSHHostKey.load(path: directory + "/locked") }
-            do { _ = try SSHHostKey.load(path: directory + "/locked") } catch { #expect("\(error)".contains("passphrase")) }
+            #expect(refusal(directory + "/locked").contains("passphrase"))
             _ = try await runTool(["ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-f", directory + "/ec"])
-            do { _ = try SSHHostKey.load(path: directory + "/ec") } catch { #expect("\(error)".contains("ecdsa")) }
+            #expect(refusal(directory + "/ec").contains("the key is ecdsa-sha2-nistp256"))
             try "garbage".write(toFile: directory + "/bad", atomically: true, encoding: .utf8)
-            do { _ = try SSHHostKey.load(path: directory + "/bad") } catch { #expect("\(error)".contains("not an OpenSSH private key")) }
+            #expect(refusal(directory + "/bad").contains("not an OpenSSH private key"))
+            #expect(refusal(directory + "/missing").contains("cannot read the SSH key"))
             #expect(throws: SSHError.self) { try PinnedHostKey("ssh-ed25519 !!!") }
         }
     }

@@ -23,33 +23,30 @@ func runTool(_ arguments: [String], input: String? = nil, environment: [String: 
     process.standardOutput = stdout
     process.standardError = stderr
     process.standardInput = stdin
-    let collected = NIOLockedValueBox((out: Data(), err: Data()))
-    let group = DispatchGroup()
-    group.enter()
-    group.enter()
-    DispatchQueue.global().async {
-        let data = stdout.fileHandleForReading.readDataToEndOfFile()
-        collected.withLockedValue { $0.out = data }
-        group.leave()
-    }
-    DispatchQueue.global().async {
-        let data = stderr.fileHandleForReading.readDataToEndOfFile()
-        collected.withLockedValue { $0.err = data }
-        group.leave()
-    }
     try process.run()
     DispatchQueue.global().asyncAfter(deadline: .now() + 120) { [process] in
         if process.isRunning { process.terminate() }
     }
+    // Dedicated threads, not the dispatch pool: blocking reads of many parallel tests
+    // must not starve it (Foundation's Process needs it to notice the exit).
+    let collected = NIOLockedValueBox((out: Data(), err: Data()))
     let writer = stdin.fileHandleForWriting
     let inputData = Data((input ?? "").utf8)
-    DispatchQueue.global().async {
+    Thread.detachNewThread {
         if !inputData.isEmpty { try? writer.write(contentsOf: inputData) }
         try? writer.close()
     }
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        DispatchQueue.global().async {
-            group.wait()
+        let errorDone = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let data = stderr.fileHandleForReading.readDataToEndOfFile()
+            collected.withLockedValue { $0.err = data }
+            errorDone.signal()
+        }
+        Thread.detachNewThread {
+            let data = stdout.fileHandleForReading.readDataToEndOfFile()
+            collected.withLockedValue { $0.out = data }
+            errorDone.wait()
             process.waitUntilExit()
             continuation.resume()
         }
