@@ -26,22 +26,31 @@ public struct CPQJoinBundle: Hashable, Sendable, Codable, CustomStringConvertibl
     public var caCertificatePEM: String
     /// SHA-256 of the manager's certificate, for ``CPQTLSConfiguration/makeClientContext(identity:trustRoot:pinnedServerFingerprint:)``.
     public var managerFingerprint: CPQFingerprint
+    /// The manager's SSH client key (an OpenSSH public key line), which the gateway's SSH
+    /// server lets in as the read-only user `lazaret-manager`; nil from managers without SSH.
+    public var managerSSHKey: String?
 
     public init(gatewayName: String, certificatePEM: String, privateKeyPEM: String, caCertificatePEM: String,
-                managerFingerprint: CPQFingerprint) {
+                managerFingerprint: CPQFingerprint, managerSSHKey: String? = nil) {
         self.gatewayName = gatewayName
         self.certificatePEM = certificatePEM
         self.privateKeyPEM = privateKeyPEM
         self.caCertificatePEM = caCertificatePEM
         self.managerFingerprint = managerFingerprint
+        self.managerSSHKey = managerSSHKey
     }
 
-    /// The bundle for a gateway identity issued by `authority`.
+    /// The bundle for a gateway identity issued by `authority` (with the manager's SSH
+    /// client key when the authority directory holds one).
     public init(gatewayName: String, identity: CPQIdentity, authority: CPQAuthority) throws {
         self.init(gatewayName: gatewayName, certificatePEM: try identity.certificatePEM(),
                   privateKeyPEM: try identity.privateKeyPEM(), caCertificatePEM: try authority.certificatePEM(),
-                  managerFingerprint: authority.managerIdentity.fingerprint)
+                  managerFingerprint: authority.managerIdentity.fingerprint, managerSSHKey: authority.managerSSHKey)
     }
+
+    /// The file in a gateway's CPQ directory (and the manager's authority directory) that
+    /// holds the manager's SSH client key.
+    public static let managerSSHKeyFile = "manager-ssh.pub"
 
     /// `cpq-join-v1:` followed by base64 (no line breaks).
     public func encoded() throws -> String {
@@ -113,13 +122,17 @@ public struct CPQJoinBundle: Hashable, Sendable, Codable, CustomStringConvertibl
     }
 
     /// Writes the gateway's files into `directory`: `gateway.pem` (0644),
-    /// `gateway.key` (0600), `ca.pem` (0644) and `manager.sha256` (0644).
+    /// `gateway.key` (0600), `ca.pem` (0644), `manager.sha256` (0644) and, when the
+    /// manager has one, `manager-ssh.pub` (0644).
     public func write(to directory: String) throws {
         try SecureFile.createPrivateDirectory(directory)
         try identity().write(certificatePath: CPQAuthority.path(directory, "gateway.pem"),
                              keyPath: CPQAuthority.path(directory, "gateway.key"))
         try SecureFile.write(caCertificatePEM, to: CPQAuthority.path(directory, CPQAuthority.certificateFile), mode: SecureFile.publicMode)
         try SecureFile.write(managerFingerprint.hex + "\n", to: CPQAuthority.path(directory, "manager.sha256"), mode: SecureFile.publicMode)
+        if let managerSSHKey {
+            try SecureFile.write(managerSSHKey + "\n", to: CPQAuthority.path(directory, Self.managerSSHKeyFile), mode: SecureFile.publicMode)
+        }
     }
 
     /// Reads back what `write(to:)` wrote, and checks it as `init(decoding:)` does.
@@ -141,13 +154,33 @@ public struct CPQJoinBundle: Hashable, Sendable, Codable, CustomStringConvertibl
         }
         let bundle = CPQJoinBundle(gatewayName: identity.commonName ?? "", certificatePEM: try identity.certificatePEM(),
                                    privateKeyPEM: try identity.privateKeyPEM(),
-                                   caCertificatePEM: try text(CPQAuthority.certificateFile), managerFingerprint: fingerprint)
+                                   caCertificatePEM: try text(CPQAuthority.certificateFile), managerFingerprint: fingerprint,
+                                   managerSSHKey: Self.readManagerSSHKey(directory: directory))
         try bundle.validate()
         return bundle
+    }
+
+    /// The manager's SSH client key from `manager-ssh.pub` in `directory`, if any.
+    public static func readManagerSSHKey(directory: String) -> String? {
+        guard let text = try? String(contentsOfFile: CPQAuthority.path(directory, managerSSHKeyFile), encoding: .utf8) else { return nil }
+        let line = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return line.isEmpty ? nil : line
     }
 
     /// Never shows the key.
     public var description: String {
         "CPQJoinBundle(gateway \(gatewayName), manager sha256 \(managerFingerprint), key redacted)"
+    }
+}
+
+extension CPQAuthority {
+    /// The manager's SSH client key (`manager-ssh.pub` in the authority directory, an
+    /// OpenSSH public key line) that join bundles carry to gateways; nil when the manager
+    /// has not made one.
+    public var managerSSHKey: String? { CPQJoinBundle.readManagerSSHKey(directory: directory) }
+
+    /// Records the manager's SSH client key for the join bundles made from now on.
+    public func setManagerSSHKey(_ line: String) throws {
+        try SecureFile.write(line + "\n", to: Self.path(directory, CPQJoinBundle.managerSSHKeyFile), mode: SecureFile.publicMode)
     }
 }

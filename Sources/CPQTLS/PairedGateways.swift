@@ -66,6 +66,17 @@ public struct PairedGateways: Sendable {
         }
     }
 
+    /// Sets (or with nil forgets) the gateway's SSH server and pinned host key; throws when
+    /// it is not paired.
+    public func setSSH(_ ssh: PairingRecord.SSHEndpoint?, forGateway name: String) throws {
+        try store.update { file in
+            guard let index = file.gateways.firstIndex(where: { GatewayName.same($0.gatewayName, name) }) else {
+                throw CPQTLSError(.invalidName, "no paired gateway is called \"\(name)\"")
+            }
+            file.gateways[index].ssh = ssh
+        }
+    }
+
     /// Unpairs a gateway: its certificate is no longer accepted. Returns its record.
     @discardableResult
     public func remove(name: String) throws -> PairingRecord? {

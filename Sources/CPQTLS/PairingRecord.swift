@@ -15,6 +15,21 @@ public struct PairingRecord: Hashable, Sendable, Codable {
         }
     }
 
+    /// Where the gateway's admin SSH server answers and the host key pinned at pairing
+    /// (the manager asks it, over SSH, where its cpq_listener is before releasing).
+    public struct SSHEndpoint: Hashable, Sendable, Codable {
+        public var host: String
+        public var port: Int
+        /// The gateway's SSH host key as an OpenSSH public key line, `ssh-ed25519 AAAA...`.
+        public var hostKey: String
+
+        public init(host: String, port: Int, hostKey: String) {
+            self.host = host
+            self.port = port
+            self.hostKey = hostKey
+        }
+    }
+
     /// The gateway's name: the CN of its certificate.
     public var gatewayName: String
     /// The addresses it joined from.
@@ -22,16 +37,20 @@ public struct PairingRecord: Hashable, Sendable, Codable {
     /// SHA-256 of the DER of the certificate issued to it; nil only between
     /// redeeming the token and issuing the certificate.
     public var certificateFingerprint: CPQFingerprint?
-    /// Its `cpq_listener`, once known.
+    /// Its `cpq_listener` when set by hand (`lazaret manager pair --cpq-listener`, or a
+    /// gateway that joined without SSH); when nil the manager asks the gateway over ``ssh``.
     public var cpqListener: Listener?
+    /// Its admin SSH server and pinned host key, when it told them at join.
+    public var ssh: SSHEndpoint?
     public var pairedAt: Date
 
     public init(gatewayName: String, addresses: [String] = [], certificateFingerprint: CPQFingerprint? = nil,
-                cpqListener: Listener? = nil, pairedAt: Date) {
+                cpqListener: Listener? = nil, ssh: SSHEndpoint? = nil, pairedAt: Date) {
         self.gatewayName = gatewayName
         self.addresses = addresses
         self.certificateFingerprint = certificateFingerprint
         self.cpqListener = cpqListener
+        self.ssh = ssh
         self.pairedAt = pairedAt
     }
 }

@@ -90,7 +90,8 @@ public final class Manager: Service {
             log.critical("Manager cannot start: \(error)")
             throw error
         }
-        let releases = ReleaseQueue(store: store, authority: authority, configuration: config, log: log, group: group)
+        let releases = ReleaseQueue(store: store, authority: authority, configuration: config, log: log, group: group,
+                                    routes: GatewayRoutes(query: nil, log: log))
         releaseBox.withLockedValue { $0 = releases }
         let admin = ManagerAdmin(configuration: config, store: store, releases: releases, log: log, mailLogPath: logPath, cpqGate: cpqGate)
         admin.setPorts(cpq: listener.localAddress?.port ?? config.listenerPort, web: nil)

@@ -68,7 +68,7 @@ final class ManagerAdmin: MailAdminSystem {
         for (gateway, queue) in releases.gatewayQueues() {
             let status = await queue.status
             result.append(HostQueueStatus(
-                name: status.destination.name, address: "\(status.destination.host):\(status.destination.port)", note: "gateway \(gateway)",
+                name: status.destination.name, address: releases.routeDescription(for: gateway), note: "gateway \(gateway)",
                 activeRecipients: status.activeRecipients, activeMessages: status.activeMessages, connectionsOut: status.connectionsOut,
                 deliveredRecipients: status.deliveredRecipients, softBouncedRecipients: status.softBouncedRecipients,
                 hardBouncedRecipients: status.hardBouncedRecipients, isDown: status.isDown, isPaused: status.isPaused,

@@ -100,11 +100,33 @@ public final class QuarantineBackend: CPQManagerBackend {
             if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
             listener = PairingRecord.Listener(host: String(host), port: port)
         }
+        var ssh: PairingRecord.SSHEndpoint?
+        if let text = request.ssh {
+            guard let key = request.sshKey, let hostKey = PairingRecord.SSHEndpoint.hostKeyLine(key) else {
+                throw CPQProtocolError(CPQReplies.malformed(.join, "SSH needs SSHKEY, the base64 blob of the gateway's ssh-ed25519 host key"))
+            }
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+                throw CPQProtocolError(CPQReplies.malformed(.join, "SSH must be HOST:PORT, e.g. 10.10.20.1:2222"))
+            }
+            var host = String(text[..<colon])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            // A wildcard or empty address means: where the gateway joined from.
+            if host.isEmpty || host == "0.0.0.0" || host == "::" { host = address }
+            ssh = PairingRecord.SSHEndpoint(host: host, port: port, hostKey: hostKey)
+        }
         do {
             let (bundle, proof) = try authority.pair(proof: request.proof, presentedName: request.gateway, from: [address])
-            let route = listener ?? PairingRecord.Listener(host: address)
-            try authority.pairedGateways.setListener(route, forGateway: bundle.gatewayName)
-            log.info("ICID \(icid) gateway \(bundle.gatewayName) joined from \(address): certificate sha256 \(try bundle.identity().fingerprint.hex), releases go to its cpq_listener \(route.host) port \(route.port)")
+            let certificate = try bundle.identity().fingerprint.hex
+            if let ssh {
+                // The gateway is asked over SSH where its cpq_listener is; LISTENER, if given, is not pinned.
+                try authority.pairedGateways.setSSH(ssh, forGateway: bundle.gatewayName)
+                try authority.pairedGateways.setListener(nil, forGateway: bundle.gatewayName)
+                log.info("ICID \(icid) gateway \(bundle.gatewayName) joined from \(address): certificate sha256 \(certificate), SSH \(ssh.host) port \(ssh.port) host key pinned (\(ssh.hostKeyFingerprint)); releases go where it says its cpq_listener is")
+            } else {
+                let route = listener ?? PairingRecord.Listener(host: address)
+                try authority.pairedGateways.setListener(route, forGateway: bundle.gatewayName)
+                log.info("ICID \(icid) gateway \(bundle.gatewayName) joined from \(address): certificate sha256 \(certificate), releases go to its cpq_listener \(route.host) port \(route.port)")
+            }
             return CPQJoinAnswer(bundle: try bundle.encoded(), proof: proof)
         } catch let error as PairingError {
             log.info("ICID \(icid) join as \(request.gateway) from \(address) refused: \(error.message)")

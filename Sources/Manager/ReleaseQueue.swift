@@ -14,8 +14,11 @@ import Spool
 /// CPQ (`XCPQ RELEASE`, mutual TLS, the gateway's certificate pinned), with the delivery
 /// queue's persistent connections, backoff, host-down marks and mail_logs lines.
 ///
-/// There is one delivery queue per gateway cpq_listener, which the manager knows from the
-/// pairing record (`lazaret manager pair --cpq-listener HOST:PORT`; `lazaret up` sets it).
+/// There is one delivery queue per paired gateway (its host column in `tophosts` is the
+/// gateway's name). Before each new connection it asks ``GatewayRoutes`` where the
+/// gateway's cpq_listener is: over SSH (cached for a minute), or as set by hand with
+/// `lazaret manager pair --cpq-listener HOST:PORT`. When that fails the release waits in
+/// the queue like mail for a host that is down, and is retried with backoff.
 /// Releases live in the quarantine store: what the store holds as `requested` or `queued`
 /// is (re)queued at start and on every rescan, so a release is never lost, and the gateway
 /// recognises a retried release by its id and delivers it once.
@@ -39,6 +42,7 @@ final class ReleaseQueue: Sendable {
     private let log: MailLog
     private let group: any EventLoopGroup
     private let spool: ReleaseSpool
+    private let routes: GatewayRoutes
     private let queues = NIOLockedValueBox<[String: DeliveryQueue]>([:])
     private let started: (stream: AsyncStream<DeliveryQueue>, continuation: AsyncStream<DeliveryQueue>.Continuation)
     private let stopped = NIOLockedValueBox(false)
@@ -46,17 +50,18 @@ final class ReleaseQueue: Sendable {
     private let paused = NIOLockedValueBox(false)
     /// Releases put on a queue since start (`status`).
     let queuedCount = NIOLockedValueBox(0)
-    /// Gateways whose cpq_listener is unknown, logged once each until it is.
+    /// Gateways that are not paired, logged once each until they are.
     private let unroutable = NIOLockedValueBox<Set<String>>([])
     /// Gateway (lower case) → its queue's key, and until when that is trusted without reading the pairing file.
-    private let routes = NIOLockedValueBox<[String: (key: String, until: ContinuousClock.Instant)]>([:])
+    private let keys = NIOLockedValueBox<[String: (key: String, until: ContinuousClock.Instant)]>([:])
     /// `queued` and `accepted` marks, many per commit (see ``WriteCoalescer``).
     private let marksQueued: WriteCoalescer<String>
     private let marksAccepted: WriteCoalescer<(releaseID: String, mid: UInt64?, qid: String, gateway: String, again: Bool)>
 
     init(store: QuarantineStore, authority: CPQAuthority, configuration: ManagerConfiguration, log: MailLog,
-         group: any EventLoopGroup) {
+         group: any EventLoopGroup, routes: GatewayRoutes) {
         self.store = store
+        self.routes = routes
         self.authority = authority
         self.configuration = configuration
         self.log = log
@@ -93,8 +98,8 @@ final class ReleaseQueue: Sendable {
     // MARK: Queueing
 
     /// Puts a release on the queue of its gateway (a no-op when it is there already). When
-    /// the gateway's cpq_listener is not known the release stays `requested` in the store
-    /// and is queued by a later rescan.
+    /// the gateway is not paired the release stays `requested` in the store and is queued
+    /// by a later rescan.
     func enqueue(_ request: ReleaseRequest) async {
         guard !spool.isQueued(releaseID: request.releaseID), !stopped.withLockedValue({ $0 }) else { return }
         guard let queue = queue(for: request.gateway) else { return }
@@ -136,9 +141,14 @@ final class ReleaseQueue: Sendable {
 
     /// Every release queue with the gateway it delivers to (`tophosts`, `showrecipients`).
     func gatewayQueues() -> [(gateway: String, queue: DeliveryQueue)] {
-        queues.withLockedValue { queues in
-            queues.map { key, queue in (String(key.split(separator: " ").first ?? ""), queue) }
-        }.sorted { ($0.gateway, $0.queue.destination.port) < ($1.gateway, $1.queue.destination.port) }
+        // A queue's host is its gateway's name.
+        queues.withLockedValue { queues in queues.values.map { ($0.destination.host, $0) } }
+            .sorted { ($0.gateway.lowercased(), $0.queue.destination.port) < ($1.gateway.lowercased(), $1.queue.destination.port) }
+    }
+
+    /// Where `gateway`'s releases went last (`HOST:PORT`), or how it is found.
+    func routeDescription(for gateway: String) -> String {
+        routes.lastRoute(for: gateway).map { "\($0.host):\($0.port)" } ?? "not known yet (asked at the next connection)"
     }
 
     /// `suspend` / `resume`: pauses or resumes delivery on every release queue, now and later.
@@ -185,13 +195,12 @@ final class ReleaseQueue: Sendable {
 
     // MARK: Queues per gateway
 
-    /// The queue to the gateway's cpq_listener, made on first use; nil (logged once) when the
-    /// gateway is not paired or its cpq_listener is not known.
+    /// The queue to the gateway, made on first use; nil (logged once) when the gateway is not paired.
     private func queue(for gateway: String) -> DeliveryQueue? {
-        // The route of a gateway is read from the pairing file at most every few seconds,
-        // not for every release of a bulk release (a changed cpq_listener is used from then on).
+        // The pairing file is read at most every few seconds, not for every release of a
+        // bulk release (a gateway paired again, with a new certificate, gets a new queue).
         let now = ContinuousClock.now
-        if let cached = routes.withLockedValue({ $0[gateway.lowercased()] }), now < cached.until,
+        if let cached = keys.withLockedValue({ $0[gateway.lowercased()] }), now < cached.until,
            let queue = queues.withLockedValue({ $0[cached.key] }) {
             return queue
         }
@@ -200,26 +209,24 @@ final class ReleaseQueue: Sendable {
 
     private func resolveQueue(for gateway: String) -> DeliveryQueue? {
         let record: PairingRecord
+        let pin: CPQFingerprint
         do {
-            guard let found = try authority.pairedGateways.record(named: gateway), found.certificateFingerprint != nil else {
+            guard let found = try authority.pairedGateways.record(named: gateway), let fingerprint = found.certificateFingerprint else {
                 logUnroutable(gateway, "it is not paired with this manager (pair it again: lazaret manager pair --name \(gateway))")
                 return nil
             }
             record = found
+            pin = fingerprint
         } catch {
             logUnroutable(gateway, "the paired gateways cannot be read: \(error)")
             return nil
         }
-        guard let listener = record.cpqListener ?? record.addresses.first.map({ PairingRecord.Listener(host: $0) }) else {
-            logUnroutable(gateway, "its cpq_listener is not known (set it: lazaret manager pair --name \(gateway) --cpq-listener HOST:PORT)")
-            return nil
-        }
-        let key = "\(gateway) \(listener.host):\(listener.port)"
-        routes.withLockedValue { $0[gateway.lowercased()] = (key, ContinuousClock.now + .seconds(5)) }
+        let key = "\(record.gatewayName.lowercased()) \(pin.hex)"
+        keys.withLockedValue { $0[gateway.lowercased()] = (key, ContinuousClock.now + .seconds(5)) }
         if let queue = queues.withLockedValue({ $0[key] }) { return queue }
         let customization: DeliveryCustomization
         do {
-            customization = try makeCustomization(pin: record.certificateFingerprint)
+            customization = try makeCustomization(pin: pin, gateway: record.gatewayName)
         } catch {
             logUnroutable(gateway, "no CPQ client TLS context: \(error)")
             return nil
@@ -232,7 +239,7 @@ final class ReleaseQueue: Sendable {
         let store = self.store
         let log = self.log
         let queue = DeliveryQueue(
-            destination: Destination(name: Self.destinationName, host: listener.host, port: listener.port,
+            destination: Destination(name: Self.destinationName, host: record.gatewayName, port: CPQDefaults.port,
                                      maxConnections: configuration.releaseMaxConnections, tls: .required),
             policy: policy, spool: spool, log: log, group: group, customization: customization,
             onBounce: { envelope, _, failed in
@@ -248,7 +255,9 @@ final class ReleaseQueue: Sendable {
         }
         if isNew {
             started.continuation.yield(kept)
-            log.info("Release queue \(Self.destinationName) for gateway \(gateway): cpq_listener \(listener.host) port \(listener.port)")
+            let how = record.cpqListener.map { "cpq_listener \($0.host) port \($0.port) (set by hand)" }
+                ?? record.ssh.map { "cpq_listener asked over SSH at \($0.host) port \($0.port)" } ?? "cpq_listener not known"
+            log.info("Release queue \(Self.destinationName) for gateway \(record.gatewayName): \(how)")
         }
         return kept
     }
@@ -258,10 +267,12 @@ final class ReleaseQueue: Sendable {
         if first { log.warning("Releases for gateway \(gateway) wait in the quarantine store: \(why)") }
     }
 
-    private func makeCustomization(pin: CPQFingerprint?) throws -> DeliveryCustomization {
+    private func makeCustomization(pin: CPQFingerprint?, gateway: String) throws -> DeliveryCustomization {
         let client = try configuration.tlsConfiguration().makeClientContext(
             identity: authority.managerIdentity, trustRoot: authority.certificate, pinnedServerFingerprint: pin)
         let log = self.log
+        let authority = self.authority
+        let routes = self.routes
         return DeliveryCustomization(
             tlsContext: client.sslContext,
             tlsSession: {
@@ -278,6 +289,12 @@ final class ReleaseQueue: Sendable {
                 let queued = CPQReplies.queuedRelease(in: accepted.reply)
                 marksAccepted.add((releaseID, queued?.mid, envelope.attributes[Attribute.qid] ?? "?",
                                    envelope.attributes[Attribute.gateway] ?? "?", queued?.alreadyQueued == true))
+            },
+            route: {
+                guard let record = try authority.pairedGateways.record(named: gateway) else {
+                    throw GatewayRouteError("gateway \(gateway) is no longer paired with this manager")
+                }
+                return try await routes.route(for: record)
             })
     }
 

@@ -460,12 +460,12 @@ public actor DeliveryQueue: Service {
         case failed
     }
 
-    private nonisolated func clientOptions(tlsContext: NIOSSLContext?, required: Bool) -> SMTPClientOptions {
+    private nonisolated func clientOptions(tlsContext: NIOSSLContext?, required: Bool, host: String) -> SMTPClientOptions {
         var options = SMTPClientOptions(
             localHostname: policy.localHostname, tlsContext: tlsContext,
             // SNI and name checks need a host name; for an IP literal only the chain is verified.
-            tlsServerName: required && (try? SocketAddress(ipAddress: destination.host, port: 0)) == nil
-                ? destination.host : nil,
+            tlsServerName: required && (try? SocketAddress(ipAddress: host, port: 0)) == nil
+                ? host : nil,
             tlsRequired: required)
         if tlsContext != nil, let session = customization.tlsSession?() {
             options.makeTLSHandler = session.makeHandler
@@ -476,12 +476,23 @@ public actor DeliveryQueue: Service {
 
     private nonisolated func open(dcid: UInt64, tlsContext: NIOSSLContext?) async -> ConnectResult {
         let required = destination.tls == .required
+        let target: DeliveryRoute
+        if let route = customization.route {
+            do {
+                target = try await route()
+            } catch {
+                log.info("Connection Error: DCID \(dcid) domain: \(destination.name) host: \(destination.host) details: \(error)")
+                return .failed
+            }
+        } else {
+            target = DeliveryRoute(host: destination.host, port: destination.port)
+        }
         do {
             let connection = try await SMTPClientConnection.connect(
-                host: destination.host, port: destination.port, group: group,
-                options: clientOptions(tlsContext: tlsContext, required: required),
+                host: target.host, port: target.port, group: group,
+                options: clientOptions(tlsContext: tlsContext, required: required, host: target.host),
                 onConnected: { localAddress in
-                    self.log.info("New SMTP DCID \(dcid) interface \(localAddress) address \(self.destination.host) port \(self.destination.port)")
+                    self.log.info("New SMTP DCID \(dcid) interface \(localAddress) address \(target.host) port \(target.port)")
                 })
             if let tls = connection.tlsProtocol {
                 log.info("DCID \(dcid) TLS success protocol \(tls) cipher unknown \(destination.name)")
@@ -495,7 +506,7 @@ public actor DeliveryQueue: Service {
             }
             return .tlsFailed
         } catch {
-            log.info("Connection Error: DCID \(dcid) domain: \(destination.name) IP: \(destination.host) port: \(destination.port) details: \(error)")
+            log.info("Connection Error: DCID \(dcid) domain: \(destination.name) IP: \(target.host) port: \(target.port) details: \(error)")
             return .failed
         }
     }

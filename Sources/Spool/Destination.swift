@@ -110,15 +110,34 @@ public struct DeliveryCustomization: Sendable {
     /// manager's release queue records the gateway's answer). It runs on the queue's
     /// worker: keep it short (write it down, act later).
     public var onAttempt: (@Sendable (MessageEnvelope, [RecipientAttempt]) async -> Void)?
+    /// Where to connect, asked before each new connection; nil means the destination's
+    /// host and port. The manager's release queue learns a gateway's cpq_listener this way
+    /// (over SSH). When it throws, the attempt fails like a refused connection: the mail
+    /// stays queued, the host is marked down after repeated failures and retried with
+    /// backoff; the error's text goes to the `Connection Error` line.
+    public var route: (@Sendable () async throws -> DeliveryRoute)?
 
     public init(tlsContext: NIOSSLContext? = nil, tlsSession: (@Sendable () -> TLSSession)? = nil,
                 preamble: (@Sendable (MessageEnvelope) -> [String])? = nil, logLabel: String? = nil,
-                onAttempt: (@Sendable (MessageEnvelope, [RecipientAttempt]) async -> Void)? = nil) {
+                onAttempt: (@Sendable (MessageEnvelope, [RecipientAttempt]) async -> Void)? = nil,
+                route: (@Sendable () async throws -> DeliveryRoute)? = nil) {
         self.tlsContext = tlsContext
         self.tlsSession = tlsSession
         self.preamble = preamble
         self.logLabel = logLabel
         self.onAttempt = onAttempt
+        self.route = route
+    }
+}
+
+/// A host and port to connect to for one connection (see ``DeliveryCustomization/route``).
+public struct DeliveryRoute: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
     }
 }
 

@@ -12,7 +12,7 @@ struct Lazaret: AsyncParsableCommand {
         commandName: "lazaret",
         abstract: "Lazaret: a centralized Policy, Virus and Outbreak email quarantine.",
         subcommands: [Up.self, GatewayCommand.self, ManagerCommand.self, QuarantineCommand.self, Reload.self, OutbreakCommand.self,
-                      CLICommand.self])
+                      CLICommand.self, SSHCommand.self])
 }
 
 /// `lazaret up`: the whole system on loopback with embedded defaults.
@@ -76,7 +76,7 @@ struct Up: AsyncParsableCommand {
 struct ManagerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "manager", abstract: "Run the manager role, or make a pairing token for a gateway.",
-        subcommands: [Run.self, Pair.self, SetListener.self, Gateways.self, UserCommand.self, TokenCommand.self, Audit.self],
+        subcommands: [Run.self, Pair.self, SetListener.self, SetSSH.self, Gateways.self, UserCommand.self, TokenCommand.self, Audit.self],
         defaultSubcommand: Run.self)
 
     struct Run: AsyncParsableCommand {
@@ -119,15 +119,50 @@ struct ManagerCommand: AsyncParsableCommand {
                     """.utf8))
                 return
             }
+            let ssh = try ssh.map { try parseSSH($0, hostKey: sshHostKey) }
+            if ssh == nil, sshHostKey != nil { throw ValidationError("--ssh-host-key goes with --ssh HOST:PORT") }
             try authority.pair(token: token, presentedName: name).write(to: absolutePath(directory))
             if let cpqListener {
                 try authority.pairedGateways.setListener(try parseListener(cpqListener), forGateway: name)
             }
+            if let ssh { try authority.pairedGateways.setSSH(ssh, forGateway: name) }
             print("lazaret: gateway \(name) paired; its CPQ files are in \(absolutePath(directory))")
         }
 
-        @Option(help: "With --write-gateway-files: where the gateway's cpq_listener takes releases (HOST:PORT).")
+        @Option(help: "With --write-gateway-files: where the gateway's cpq_listener takes releases (HOST:PORT); without it (and with --ssh) the manager asks the gateway over SSH.")
         var cpqListener: String?
+
+        @Option(help: "With --write-gateway-files: HOST:PORT of the gateway's admin SSH server (needs --ssh-host-key).")
+        var ssh: String?
+
+        @Option(help: "The gateway's SSH host key to pin: its OpenSSH public key line, `ssh-ed25519 AAAA...` (lazaret ssh fingerprint --home GATEWAY_HOME prints it).")
+        var sshHostKey: String?
+    }
+
+    struct SetSSH: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-ssh",
+            abstract: "Set where a paired gateway's admin SSH server is and pin its host key; releases then go where the gateway says (over SSH) its cpq_listener is, and a cpq_listener set by hand is forgotten.")
+
+        @Option(help: "The manager's YAML configuration.")
+        var config: String
+
+        @Option(help: "The paired gateway's name.")
+        var name: String
+
+        @Argument(help: "HOST:PORT of the gateway's admin SSH server.")
+        var ssh: String
+
+        @Option(help: "The gateway's SSH host key: its OpenSSH public key line, `ssh-ed25519 AAAA...`.")
+        var hostKey: String
+
+        func run() throws {
+            let authority = try Manager.authority(try ManagerConfiguration.load(path: absolutePath(config)))
+            let endpoint = try parseSSH(ssh, hostKey: hostKey)
+            try authority.pairedGateways.setSSH(endpoint, forGateway: name)
+            try authority.pairedGateways.setListener(nil, forGateway: name)
+            print("lazaret: gateway \(name): SSH \(endpoint.host) port \(endpoint.port), host key \(endpoint.hostKeyFingerprint) pinned; releases go where it says its cpq_listener is")
+        }
     }
 
     struct SetListener: ParsableCommand {
@@ -163,11 +198,22 @@ struct ManagerCommand: AsyncParsableCommand {
             let records = try authority.pairedGateways.all()
             if records.isEmpty { print("No paired gateways: make a token with lazaret manager pair --name NAME") }
             for record in records {
-                let listener = record.cpqListener.map { "\($0.host):\($0.port)" } ?? "unknown"
-                print("\(record.gatewayName)\tcpq_listener \(listener)\tcertificate sha256 \(record.certificateFingerprint?.hex ?? "not issued")\tpaired \(record.pairedAt)")
+                let listener = record.cpqListener.map { "\($0.host):\($0.port)" } ?? (record.ssh == nil ? "unknown" : "asked over SSH")
+                let ssh = record.ssh.map { "\($0.host):\($0.port) host key \($0.hostKeyFingerprint)" } ?? "none"
+                print("\(record.gatewayName)\tcpq_listener \(listener)\tssh \(ssh)\tcertificate sha256 \(record.certificateFingerprint?.hex ?? "not issued")\tpaired \(record.pairedAt)")
             }
         }
     }
+}
+
+/// `HOST:PORT` of a gateway's SSH server and its host key line, checked.
+func parseSSH(_ text: String, hostKey: String?) throws -> PairingRecord.SSHEndpoint {
+    let address = try parseListener(text, option: "--ssh")
+    guard let hostKey else { throw ValidationError("--ssh-host-key is missing: the gateway's host key must be pinned (ssh-ed25519 AAAA...)") }
+    guard let line = PairingRecord.SSHEndpoint.hostKeyLine(hostKey) else {
+        throw ValidationError("--ssh-host-key: not an ssh-ed25519 public key line; copy the gateway's `ssh-ed25519 AAAA...` line whole")
+    }
+    return PairingRecord.SSHEndpoint(host: address.host, port: address.port, hostKey: line)
 }
 
 /// `HOST:PORT` (`[v6]:PORT` for an IPv6 address) of a cpq_listener.

@@ -233,3 +233,21 @@ struct PairingTests {
         #expect(CPQJoinProof.key(token: "not a token") == nil)
     }
 }
+
+@Suite struct SSHEndpointTests {
+    static let blob = "AAAAC3NzaC1lZDI1NTE5AAAAIHvbA0WmqTeV5ts3WG+XomfD2c5OKBTYnGdWHhDxuhfS"
+
+    @Test func hostKeysAreEd25519LinesOrBlobs() {
+        #expect(PairingRecord.SSHEndpoint.hostKeyLine("ssh-ed25519 \(Self.blob) root@gw1") == "ssh-ed25519 \(Self.blob)")
+        #expect(PairingRecord.SSHEndpoint.hostKeyLine(Self.blob) == "ssh-ed25519 \(Self.blob)")
+        #expect(PairingRecord.SSHEndpoint.hostKeyLine("ssh-rsa \(Self.blob)") == nil)
+        #expect(PairingRecord.SSHEndpoint.hostKeyLine("ssh-ed25519 AAAA") == nil)
+        #expect(PairingRecord.SSHEndpoint.hostKeyLine("") == nil)
+    }
+
+    @Test func theFingerprintIsOpenSSHs() throws {
+        // ssh-keygen -lf prints SHA256:<base64 of SHA-256 of the blob, no padding>.
+        let endpoint = PairingRecord.SSHEndpoint(host: "h", port: 2222, hostKey: "ssh-ed25519 \(Self.blob)")
+        #expect(endpoint.hostKeyFingerprint == "SHA256:CfQSuIhz96Axe1TQguU034djmfgMjPPcn3sj8zLqZzk")
+    }
+}

@@ -38,7 +38,7 @@ import Testing
         #expect(session.transferAuthorized(.granted).description == "250 2.0.0 Transfer t-1 open")
     }
 
-    @Test func tlsComesFirst() {
+    @Test func tlsComesFirst() throws {
         var session = CPQServerSession(configuration: .init(role: .manager))
         #expect(session.ehloKeywords(tls: false) == [])
         #expect(reply(session.command(argument: Self.transfer)) == "530 5.7.0 Must issue a STARTTLS command first")
@@ -55,6 +55,16 @@ import Testing
         let join = "JOIN gw1 PROOF=" + String(repeating: "ab", count: 32) + " LISTENER=10.0.0.5:7025"
         #expect(session.command(argument: join)
             == .join(CPQJoinRequest(gateway: "gw1", proof: String(repeating: "ab", count: 32), listener: "10.0.0.5:7025")))
+        // A gateway with an admin SSH server tells where it is and its host key, for the manager to pin.
+        let key = "AAAAC3NzaC1lZDI1NTE5AAAAIHvbA0WmqTeV5ts3WG+XomfD2c5OKBTYnGdWHhDxuhfS"
+        let withSSH = CPQJoinRequest(gateway: "gw1", proof: String(repeating: "ab", count: 32), listener: "10.0.0.5:7025",
+                                     ssh: "10.0.0.5:2222", sshKey: key)
+        let line = try CPQCommandEncoder.line(for: .join(withSSH))
+        #expect(line.hasSuffix(" SSH=10.0.0.5:2222 SSHKEY=" + key))
+        #expect(session.command(argument: String(line.dropFirst("XCPQ ".count))) == .join(withSSH))
+        #expect(reply(session.command(argument: join + " SSH=10.0.0.5:2222 SSHKEY=not*base64"))
+            == "501 5.5.4 XCPQ JOIN: SSHKEY must be the base64 blob of an OpenSSH public key, at most 1024 characters")
+        #expect(reply(session.command(argument: join + " SSH=nocolon")) == "501 5.5.4 XCPQ JOIN: SSH must be HOST:PORT in xtext, at most 300 octets")
         #expect(reply(session.command(argument: "JOIN gw1 PROOF=xyz")) == "501 5.5.4 XCPQ JOIN: PROOF must be 64 hexadecimal digits (HMAC-SHA256)")
         #expect(reply(session.command(argument: "JOIN PROOF=" + String(repeating: "0", count: 64))) == "501 5.5.4 XCPQ JOIN: gateway name is missing")
         let relaxed = CPQServerSession(configuration: .init(role: .gateway, requireTLS: false, versions: [1, 2]))

@@ -411,6 +411,31 @@ struct DeliveryQueueTests {
         }
     }
 
+    /// The manager's release queue asks where a gateway is before each connection; while
+    /// that fails the mail waits like mail for a host that is down, and goes out once it works.
+    @Test func aRouteThatCannotBeLearntKeepsTheMailQueuedUntilItCan() async throws {
+        struct NoRoute: Error, CustomStringConvertible { var description: String { "SSH to gw1 refused" } }
+        let route = NIOLockedValueBox<DeliveryRoute?>(nil)
+        let customization = DeliveryCustomization(route: {
+            guard let known = route.withLockedValue({ $0 }) else { throw NoRoute() }
+            return known
+        })
+        try await withQueue(retryInitial: 0.05, customization: customization) { queue, spool, _, hop, log in
+            let envelope = Self.envelope(40, ["a@x.example"])
+            spool.add(envelope)
+            await queue.enqueue(SpooledMessage(envelope: envelope, pendingRecipients: [0]))
+            try await Self.waitUntil("the host marked down") { await queue.status.isDown }
+            #expect(log.recentLines.contains { $0.contains("Connection Error: DCID") && $0.contains("details: SSH to gw1 refused") })
+            #expect(await queue.status.activeMessages == 1, "nothing is lost while the route is unknown")
+            #expect(hop.messages == 0)
+            let port = await queue.status.destination.port
+            route.withLockedValue { $0 = DeliveryRoute(host: "127.0.0.1", port: port) }
+            await queue.deliverNow()
+            try await Self.waitUntil("the delivery") { spool.recorded(.delivered, mid: 40) == [0] }
+            #expect(log.recentLines.contains { $0.contains("address 127.0.0.1 port \(port)") })
+        }
+    }
+
     // MARK: - The DSN before the outcome
 
     @Test func theDSNIsStoredBeforeTheBounceIsRecorded() async throws {

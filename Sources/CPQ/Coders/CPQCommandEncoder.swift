@@ -35,6 +35,8 @@ public enum CPQCommandEncoder {
         case .join(let join):
             words = ["JOIN", join.gateway, "PROOF=\(join.proof)"]
             if let listener = join.listener { words.append("LISTENER=\(CPQXText.encode(listener))") }
+            if let ssh = join.ssh { words.append("SSH=\(CPQXText.encode(ssh))") }
+            if let key = join.sshKey { words.append("SSHKEY=\(key)") }
         }
         return words.joined(separator: " ")
     }

@@ -11,11 +11,18 @@ public struct CPQJoinRequest: Hashable, Sendable {
     public var proof: String
     /// `LISTENER`: where the gateway's cpq_listener takes releases (`HOST:PORT`, xtext), if given.
     public var listener: String?
+    /// `SSH`: where the gateway's admin SSH server answers (`HOST:PORT`, xtext), if it runs one.
+    public var ssh: String?
+    /// `SSHKEY`: the gateway's SSH host key, the base64 key blob of its OpenSSH public key
+    /// line (`ssh-ed25519 <this>`), which the manager pins. Comes with `SSH`.
+    public var sshKey: String?
 
-    public init(gateway: String, proof: String, listener: String? = nil) {
+    public init(gateway: String, proof: String, listener: String? = nil, ssh: String? = nil, sshKey: String? = nil) {
         self.gateway = gateway
         self.proof = proof
         self.listener = listener
+        self.ssh = ssh
+        self.sshKey = sshKey
     }
 }
 

@@ -40,6 +40,8 @@ public enum CPQCommandParser {
         static let gatewayName = "gateway name must be \(identifier)"
         static let proof = "PROOF must be 64 hexadecimal digits (HMAC-SHA256)"
         static let listener = "LISTENER must be HOST:PORT in xtext, at most 300 octets"
+        static let ssh = "SSH must be HOST:PORT in xtext, at most 300 octets"
+        static let sshKey = "SSHKEY must be the base64 blob of an OpenSSH public key, at most 1024 characters"
         static let status = "STATUS must be " + CPQReportStatus.allCases.map(\.rawValue).joined(separator: ", ")
         static func flag(_ key: String) -> String { "\(key) takes no value" }
         static func duplicate(_ key: String) -> String { "duplicate key \(key)" }
@@ -145,9 +147,10 @@ public enum CPQCommandParser {
     }
 
     // MARK: - join = "JOIN" SP gateway-name SP "PROOF=" 64HEXDIG [SP "LISTENER=" xtext]
+    //                [SP "SSH=" xtext SP "SSHKEY=" base64]
 
     static func parseJoin(_ words: ArraySlice<Substring>) throws(CPQProtocolError) -> CPQJoinRequest {
-        let fields = try Fields(words, command: .join, valued: ["PROOF", "LISTENER"])
+        let fields = try Fields(words, command: .join, valued: ["PROOF", "LISTENER", "SSH", "SSHKEY"])
         let gateway = try fields.positionalWord(name: "gateway name", rule: Rule.gatewayName, where: CPQSyntax.isIdentifier)
         let proof = try fields.required("PROOF", rule: Rule.proof) { word -> String? in
             guard word.utf8.count == 64, word.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || ($0 >= 0x41 && $0 <= 0x46) })
@@ -158,7 +161,17 @@ public enum CPQCommandParser {
             guard let text = decodeText(word, maxLength: 300), !text.isEmpty, !text.contains(" ") else { return nil }
             return text
         }
-        return CPQJoinRequest(gateway: String(gateway), proof: proof, listener: listener)
+        let ssh = try fields.optional("SSH", rule: Rule.ssh) { word -> String? in
+            guard let text = decodeText(word, maxLength: 300), !text.isEmpty, !text.contains(" "), text.contains(":") else { return nil }
+            return text
+        }
+        let sshKey = try fields.optional("SSHKEY", rule: Rule.sshKey) { word -> String? in
+            guard (16...1024).contains(word.utf8.count), word.utf8.count % 4 == 0,
+                  word.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A)
+                      || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "=") }) else { return nil }
+            return String(word)
+        }
+        return CPQJoinRequest(gateway: String(gateway), proof: proof, listener: listener, ssh: ssh, sshKey: sshKey)
     }
 
     // MARK: - Values

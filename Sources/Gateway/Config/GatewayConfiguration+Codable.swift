@@ -61,6 +61,7 @@ extension GatewayConfiguration: Codable {
         case antivirus, outbreak
         case scanWorkers = "scan_workers"
         case cpq
+        case cluster
         case controlSocket = "control_socket"
     }
 
@@ -91,13 +92,15 @@ extension GatewayConfiguration: Codable {
             outbreak: try container.value(.outbreak, default: scan.outbreak),
             workers: try container.value(.scanWorkers, default: scan.workers))
         cpq = try container.value(.cpq, default: GatewayConfiguration.CPQSettings())
+        if let cluster = try container.decodeIfPresent(Cluster.self, forKey: .cluster) { applyCluster(cluster) }
         controlSocket = try container.value(.controlSocket, default: defaults.controlSocket)
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(hostname, forKey: .hostname)
-        try container.encode(interfaces, forKey: .interfaces)
+        // In a cluster: the file's own interfaces and hostname, not this machine's.
+        try container.encode(cluster?.sharedHostname ?? hostname, forKey: .hostname)
+        try container.encode(cluster?.sharedInterfaces ?? interfaces, forKey: .interfaces)
         try container.encode(listeners, forKey: .listeners)
         try container.encode(destinations, forKey: .destinations)
         try container.encode(delivery, forKey: .delivery)
@@ -111,6 +114,7 @@ extension GatewayConfiguration: Codable {
         try container.encode(scanning.outbreak, forKey: .outbreak)
         try container.encode(scanning.workers, forKey: .scanWorkers)
         try container.encode(cpq, forKey: .cpq)
+        try container.encodeIfPresent(cluster, forKey: .cluster)
         try container.encode(controlSocket, forKey: .controlSocket)
     }
 }

@@ -108,6 +108,7 @@ extension GatewayConfiguration {
         if logs.mailLogs.isEmpty { problems.append("logs.mail_logs: is empty") }
         problems += scanningProblems()
         problems += cpqProblems()
+        problems += clusterProblems()
 
         if !problems.isEmpty { throw ConfigurationError(problems: problems) }
     }

@@ -27,6 +27,9 @@ public struct GatewayConfiguration: Hashable, Sendable {
     public var scanning = ScanningSettings()
     /// The CPQ link to the manager (top-level key `cpq`).
     public var cpq = CPQSettings()
+    /// The cluster this gateway belongs to (top-level key `cluster`), if any; `interfaces`
+    /// and `hostname` are then this machine's.
+    public var cluster: Cluster?
     /// The local control socket `lazaret cli` talks to (top-level key `control_socket`;
     /// relative to home; mode 0600).
     public var controlSocket = "control.sock"
