@@ -69,7 +69,7 @@ public enum AdminTexts {
         lines.append("  " + pad("Oldest message", 28) + (oldest.map { "\(timestamp($0)) (\(duration(now.timeIntervalSince($0))) ago)" } ?? "none queued"))
         lines.append("")
         lines.append("Queues")
-        var table = TextTable(["Queue", "Address", "Active Recip.", "Messages", "State"])
+        var table = TextTable(["Queue", "Address", "Active Recip.", "Messages", "State"], maxCellWidth: 60)
         for host in hosts {
             table.append([host.name + (host.note.map { " (\($0))" } ?? ""), host.address, "\(host.activeRecipients)",
                           "\(host.activeMessages)", stateWord(host)])

@@ -4,7 +4,7 @@ import NIOPosix
 
 /// The local control channel of a running role: a unix-domain socket (mode 0600) on which
 /// each connection carries one `ControlRequest` line and gets one `ControlResponse` line,
-/// then the server closes it. `lazaret quarantine ...` (and later `lazaret cli`) talk to it.
+/// then the server closes it. `lazaret cli` and `lazaret manager audit ...` talk to it.
 ///
 /// Only the owner of the process (and root) can connect: the file mode is the access control.
 public final class ControlServer: Sendable {
@@ -52,7 +52,7 @@ public final class ControlServer: Sendable {
                 throw ControlError(.socketPath, "control socket \(socketPath): a file that is not a socket is in the way; remove it or set control_socket to another path")
             }
             if await ControlClient.isAnswering(socketPath: socketPath, group: group) {
-                throw ControlError(.inUse, "control socket \(socketPath): another running process answers on it (is a manager already running with this home?); stop it, or set control_socket to another path")
+                throw ControlError(.inUse, "control socket \(socketPath): another running process answers on it (is a gateway or manager already running with this home?); stop it, or set control_socket to another path")
             }
         }
         let channel: any Channel

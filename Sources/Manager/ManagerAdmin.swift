@@ -17,7 +17,7 @@ final class ManagerAdmin: MailAdminSystem {
     let startedAt = Date()
     let mailLogPath: String
     let suspension = SuspensionBook()
-    let deletionNote: String? = "The messages stay in the quarantine store: only their pending releases were deleted (recorded as failed, \"deleted from the.cpq.release.host by an administrator\"). Release them again from the web UI or the API to send them."
+    let deletionNote: String? = "The messages stay quarantined: only their pending releases were deleted (recorded as failed, \"deleted from the.cpq.release.host by an administrator\"), and each message is held again in the quarantines it was released from until its retention ends (mail_logs names them). Release it again from the web UI or the API to send it."
     /// The cpq_listener's gate.
     let cpqGate: SMTPListenerGate
 

@@ -66,7 +66,11 @@ final class ReleaseQueue: Sendable {
         self.configuration = configuration
         self.log = log
         self.group = group
-        self.spool = ReleaseSpool(store: store)
+        self.spool = ReleaseSpool(store: store, onReturned: { request, quarantines in
+            log.info(quarantines.isEmpty
+                ? "QID \(request.qid) release \(request.releaseID) deleted from \(Self.destinationName) by administrator; its retention has ended, so it stays released in the store"
+                : "QID \(request.qid) release \(request.releaseID) deleted from \(Self.destinationName) by administrator; held again in " + quarantines.map { "\"\($0)\"" }.joined(separator: ", "))
+        })
         self.started = AsyncStream.makeStream(of: DeliveryQueue.self)
         // `requested` and `queued` are both pending: a crash before the mark loses nothing.
         self.marksQueued = WriteCoalescer { ids in

@@ -22,8 +22,13 @@ final class ReleaseSpool: MessageSpool {
     private let store: QuarantineStore
     private let state = NIOLockedValueBox(State())
 
-    init(store: QuarantineStore) {
+    /// Told which quarantines hold a release again after an administrator deleted it from
+    /// the queue (for mail_logs).
+    private let onReturned: (@Sendable (ReleaseRequest, [String]) -> Void)?
+
+    init(store: QuarantineStore, onReturned: (@Sendable (ReleaseRequest, [String]) -> Void)? = nil) {
         self.store = store
+        self.onReturned = onReturned
     }
 
     /// Puts a release on the queue's books; nil when it is there already.
@@ -91,7 +96,10 @@ final class ReleaseSpool: MessageSpool {
         case .bounced, .expired:
             break  // the bounce handler recorded the failure before this
         case .deleted:
-            try await store.markReleaseFailed(request.releaseID, reply: "deleted from the.cpq.release.host by an administrator")
+            // Taken off the queue by an administrator (`deleterecipients`): not lost, held again.
+            let quarantines = try await store.returnToQuarantine(releaseID: request.releaseID,
+                                                                 reply: "deleted from the.cpq.release.host by an administrator")
+            onReturned?(request, quarantines)
         }
         forget(mid)
     }

@@ -152,6 +152,14 @@ import Testing
         #expect(problems.contains("cpq.report_retry_s: 0 must be at least 1"), "\(problems)")
     }
 
+    @Test func controlSocketIsReadAndChecked() throws {
+        #expect(GatewayConfiguration.defaults(home: "/h").controlSocket == "control.sock")
+        let config = try GatewayConfiguration.parse(yaml: "control_socket: run/admin.sock\n", home: "/h")
+        #expect(config.resolvedPath(config.controlSocket) == "/h/run/admin.sock")
+        #expect(try GatewayConfiguration.parse(yaml: config.yaml(), home: "/h") == config)
+        #expect(Self.problems("control_socket: \"\"\n").contains { $0.hasPrefix("control_socket: is empty") })
+    }
+
     @Test func scanningKeysAreCheckedAndNamed() {
         let problems = Self.problems("""
             quarantines: [Legal, "bad/name"]

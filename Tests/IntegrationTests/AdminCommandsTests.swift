@@ -119,6 +119,46 @@ import Testing
         #expect(try cli("tail", "mail_logs", "3").split(separator: "\n").count == 3)
     }
 
+    @Test func aReleaseDeletedFromTheManagersQueueStaysQuarantined() throws {
+        let setup = try ReleaseSetup(filters: #"hold_it: if (subject == '^hold') { quarantine("Policy"); }"#)
+        defer { setup.stop() }
+        let managerSocket = setup.managerHome + "/control.sock"
+        func managerCLI(_ args: String...) throws -> String {
+            let (status, output) = try Harness.run(try Harness.lazaretBinary, ["cli", "--role", "manager", "--socket", managerSocket] + args)
+            guard status == 0 else { throw Harness.Failure("lazaret cli --role manager \(args.joined(separator: " ")) exited \(status): \(output)") }
+            return output
+        }
+        // The gateway refuses releases: the release waits on the manager's the.cpq.release.host.
+        #expect(try Self.gatewayCLI(setup.gateway, ["suspendlisteners", "cpq_listener"]).status == 0)
+        try setup.send(subject: "hold this", messageID: "hold-this@test")
+        try Harness.waitUntil("the message stored on the manager") { setup.storedCount() == 1 }
+        let qid = try #require(setup.qids().first)
+        #expect(try setup.cli(["release", qid]).contains("released from all quarantines"))
+        try Harness.waitUntil("the release on the.cpq.release.host") {
+            try managerCLI("showrecipients", "host", "the.cpq.release.host").contains("bob@rcpt.example")
+        }
+        #expect(try managerCLI("tophosts").contains("the.cpq.release.host (gateway gw1)"))
+        #expect(try managerCLI("hoststatus", "the.cpq.release.host").contains("Active Recipients         1"))
+
+        // Deleted from the queue (between two attempts; one in flight finishes first).
+        var answer = ""
+        try Harness.waitUntil("the release deleted from the queue") {
+            answer = try managerCLI("deleterecipients", "host", "the.cpq.release.host", "--yes")
+            return answer.hasPrefix("Deleted 1 recipient(s)")
+        }
+        #expect(answer.contains("The messages stay quarantined"))
+        try Harness.waitUntil("the manager's mail_logs line") {
+            setup.managerLogs.contains("QID \(qid) release ") && setup.managerLogs.contains("held again in \"Policy\"")
+        }
+        #expect(setup.managerLogs.contains("deleterecipients host the.cpq.release.host by the local control socket"))
+        #expect(try setup.cli(["list"]).contains(qid), "the message is listed in its quarantine again")
+        #expect(try managerCLI("showrecipients").contains("No recipients queued"))
+        // Nothing reaches the gateway once it takes releases again.
+        #expect(try Self.gatewayCLI(setup.gateway, ["resumelisteners", "cpq_listener"]).status == 0)
+        #expect(try managerCLI("quarantineconfig").contains("Policy"))
+        #expect(setup.sinkCount("hold-this@test") == 0)
+    }
+
     @Test func cliSaysWhatToDoWhenNothingAnswers() throws {
         let home = try Harness.makeTempDirectory("cli")
         defer { try? FileManager.default.removeItem(atPath: home) }

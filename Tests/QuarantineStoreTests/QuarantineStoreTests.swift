@@ -152,6 +152,27 @@ import Testing
         }
     }
 
+    @Test func aReleaseDeletedFromTheQueueLeavesTheMessageQuarantined() async throws {
+        try await withStore { store, _ in
+            let qid = try await store.storeTransfer(makeTransfer("t-1", holds: [policyHold, virusHold]), body: makeBody()).qid
+            let request = try #require(try await store.release(qid, from: nil, by: "alice"))
+            #expect(try await store.counts() == [:])
+            #expect(try await store.returnToQuarantine(releaseID: request.releaseID, reply: "deleted by an administrator") == ["Policy", "Virus"])
+            // Held again, listed again, nothing pending; the release is recorded as failed.
+            #expect(try await store.message(qid)?.heldIn == ["Policy", "Virus"])
+            #expect(try await store.counts() == ["Policy": 1, "Virus": 1])
+            #expect(try await store.pendingReleases().isEmpty)
+            #expect(try await store.releaseHistory(qid).first?.state == .failed)
+            // A second time changes nothing; a new release gets a new id.
+            #expect(try await store.returnToQuarantine(releaseID: request.releaseID, reply: "again") == [])
+            let again = try #require(try await store.release(qid, from: nil, by: "bob"))
+            #expect(again.releaseID != request.releaseID)
+            await #expect(throws: QuarantineStoreError(.releaseNotFound, "")) {
+                try await store.returnToQuarantine(releaseID: "no-such-release", reply: "x")
+            }
+        }
+    }
+
     @Test func deletedFromOneQuarantineIsNeverReleased() async throws {
         try await withStore { store, _ in
             let body = makeBody()
