@@ -4,8 +4,9 @@ import Testing
 
 /// `lazaret gateway join` over the network, with real processes: a token from
 /// `lazaret manager pair`, the join over the manager's cpq_listener (TLS without a
-/// client certificate, `XCPQ JOIN`), then the whole loop with what it wrote: quarantine,
-/// release to the cpq_listener the gateway announced, delivery.
+/// client certificate, `XCPQ JOIN` with the gateway's SSH server and host key), then the
+/// whole loop with what it wrote: quarantine, release to the cpq_listener the gateway
+/// tells over SSH, delivery.
 @Suite(.serialized)
 struct JoinTests {
     @Test("lazaret gateway join pairs a gateway over the network; a used, wrong or misnamed token is refused")
@@ -58,7 +59,15 @@ struct JoinTests {
         let bundle = try CPQJoinBundle.read(from: gateway.home + "/cpq")
         #expect(bundle.gatewayName == "gw3")
         #expect(managerLogs().contains("gateway gw3 joined from 127.0.0.1: certificate sha256 "), "\(managerLogs())")
-        #expect(managerLogs().contains("releases go to its cpq_listener 127.0.0.1 port \(gatewayCPQPort)"), "\(managerLogs())")
+        // The gateway's SSH server and host key are pinned; the manager's SSH key came back in the bundle.
+        let (printed, fingerprint) = try Harness.run(lazaret, ["ssh", "fingerprint", gateway.home + "/ssh_host_ed25519_key"])
+        let pin = try #require(fingerprint.split(separator: "\n").first { $0.hasPrefix("SHA256:") }, "\(printed): \(fingerprint)")
+        #expect(managerLogs().contains("SSH 127.0.0.1 port \(gateway.sshPort) host key pinned (\(pin)); releases go where it says its cpq_listener is"),
+                "\(managerLogs())")
+        #expect(bundle.managerSSHKey?.hasPrefix("ssh-ed25519 ") == true)
+        #expect(FileManager.default.fileExists(atPath: gateway.home + "/cpq/manager-ssh.pub"))
+        let (_, gateways) = try Harness.run(lazaret, ["manager", "gateways", "--config", managerHome + "/manager.yaml"])
+        #expect(gateways.contains("gw3\tcpq_listener asked over SSH\tssh 127.0.0.1:\(gateway.sshPort) host key \(pin)"), "\(gateways)")
         // The same token again: used.
         let (againStatus, again) = try Harness.run(lazaret, ["gateway", "join", "--manager", "127.0.0.1:\(cpqPort)", "--token", good,
                                                              "--name", "gw3", "--cpq-directory", managerHome + "/again"])
@@ -86,5 +95,8 @@ struct JoinTests {
             sink.messages.contains { $0.contains("joined-1@sender.example") } && managerLogs().contains("to <bob@rcpt.example>: delivered")
         }
         #expect(sink.messages.filter { $0.contains("joined-1@sender.example") }.count == 1)
+        // Where to deliver it, the manager asked the gateway over SSH, as lazaret-manager.
+        #expect(managerLogs().contains("Gateway gw3 told over SSH that its cpq_listener is 127.0.0.1 port \(gatewayCPQPort)"), "\(managerLogs())")
+        #expect(gateway.mailLogs.contains("SSH command by \"lazaret-manager\" (read-only): interfaceconfig --json: ok"))
     }
 }
