@@ -274,12 +274,10 @@ public struct ManagerConfiguration: Hashable, Sendable, Codable {
         """
     }
 
-    /// The `ssh:` section as YAML (JSON is YAML; users' keys and hashes are quoted).
+    /// The `ssh:` section as block YAML.
     static func sshYAML(_ ssh: SSHConfiguration) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let text = (try? encoder.encode(ssh)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return "ssh: " + text
+        guard let text = try? YAMLEncoder().encode(ssh) else { return "ssh: {}" }
+        return "ssh:\n" + text.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")
     }
 
     private static func number(_ value: Double) -> String {

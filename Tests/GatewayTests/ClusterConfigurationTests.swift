@@ -76,3 +76,16 @@ import Testing
         #expect(unknownKey.first?.contains("cluster.nodes: unknown key") == true, "\(unknownKey)")
     }
 }
+
+@Suite struct GatewaySSHConfigurationTests {
+    @Test func theSSHSectionIsReadAndItsErrorsNameTheField() throws {
+        let config = try GatewayConfiguration.parse(yaml: "ssh: {listen: 0.0.0.0, port: 2322}\n", home: "/h")
+        #expect(config.ssh.listen == "0.0.0.0" && config.ssh.port == 2322 && config.ssh.enabled)
+        #expect(try GatewayConfiguration.parse(yaml: config.yaml(), home: "/h") == config)
+        #expect(GatewayConfiguration.defaults(home: "/h").ssh.port(roleDefault: 2222) == 2222)
+        let bad = GatewayConfigurationTests.problems("ssh: {users: [{name: bob, role: boss, password_bcrypt: x}]}\n")
+        #expect(bad.count == 1 && bad.first?.hasPrefix("ssh.users[0].role:") == true, "\(bad)")
+        let unknown = GatewayConfigurationTests.problems("ssh: {prot: 22}\n")
+        #expect(unknown.first?.contains("ssh.prot") == true, "\(unknown)")
+    }
+}

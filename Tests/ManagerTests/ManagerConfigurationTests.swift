@@ -54,3 +54,33 @@ import Testing
         #expect(problem("release_queue: {retries: 3}").contains("release_queue.retries: unknown key"))
     }
 }
+
+@Suite struct ManagerSSHConfigurationTests {
+    @Test func theSSHSectionsRoundTripAndNameTheirFields() throws {
+        let set = try ManagerConfiguration.parse(yaml: """
+            ssh:
+              port: 2300
+              users:
+                - {name: ada, role: admin, authorized_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHvbA0WmqTeV5ts3WG+XomfD2c5OKBTYnGdWHhDxuhfS ada']}
+            ssh_client: {key: keys/client, timeout_s: 5, cache_s: 30}
+            """, home: "/m")
+        #expect(set.ssh.port == 2300 && set.ssh.users.map(\.name) == ["ada"])
+        #expect(set.sshClientKey == "keys/client" && set.sshClientTimeoutSeconds == 5 && set.sshClientCacheSeconds == 30)
+        #expect(try ManagerConfiguration.parse(yaml: set.yaml(), home: "/m") == set)
+        let defaults = try ManagerConfiguration.parse(yaml: "", home: "/m")
+        #expect(defaults.ssh.port(roleDefault: 2223) == 2223 && defaults.sshClientKey == "ssh_client_ed25519_key")
+        #expect(throws: ManagerError.self) { try ManagerConfiguration.parse(yaml: "ssh_client: {keys: x}\n", home: "/m") }
+        do {
+            _ = try ManagerConfiguration.parse(yaml: "ssh: {users: [{name: bob, role: boss, password_bcrypt: x}]}\n", home: "/m")
+            Issue.record("a bad role was taken")
+        } catch {
+            #expect("\(error)".contains("ssh.users[0].role"), "\(error)")
+        }
+        do {
+            _ = try ManagerConfiguration.parse(yaml: "ssh_client: {timeout_s: 0}\n", home: "/m")
+            Issue.record("a zero timeout was taken")
+        } catch {
+            #expect("\(error)".contains("ssh_client.timeout_s: 0.0 must be more than 0"), "\(error)")
+        }
+    }
+}
