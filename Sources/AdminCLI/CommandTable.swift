@@ -62,7 +62,7 @@ public struct CommandTable: Sendable {
     /// requires `--yes` (non-interactive) for commands with a confirmation.
     public func handle(_ args: [String], context: CommandContext = .local) async -> ControlResponse {
         if args.isEmpty { return .failure("no command given.\n" + help()) }
-        if args[0] == "help" { return .success(help(Array(args.dropFirst()))) }
+        if args[0] == "help" { return .success(help(Array(args.dropFirst()), role: context.role)) }
         let match = commands.filter { args.starts(with: $0.words) }.max { $0.words.count < $1.words.count }
         if let match {
             var rest = Array(args.dropFirst(match.words.count))
@@ -95,13 +95,21 @@ public struct CommandTable: Sendable {
             + (related.isEmpty ? "the commands are:\n" + Self.lines(commands) : "did you mean one of:\n" + Self.lines(related)))
     }
 
-    /// Usage and summary of every command starting with `words` (all when empty).
-    public func help(_ words: [String] = []) -> String {
+    /// Usage and summary of every command starting with `words` (all when empty); for a
+    /// `role` that may not run some of them, those are named apart at the end.
+    public func help(_ words: [String] = [], role: AdminRole = .admin) -> String {
         let chosen = commands.filter { $0.words.starts(with: words) }
         guard !chosen.isEmpty else {
             return "no command starts with \"\(words.joined(separator: " "))\"; the commands are:\n" + Self.lines(commands)
         }
-        return "commands:\n" + Self.lines(chosen)
+        let allowed = chosen.filter { role.allows($0.permission) }
+        let refused = chosen.filter { !role.allows($0.permission) }
+        var text = "commands:\n" + Self.lines(allowed)
+        if !refused.isEmpty {
+            text += (allowed.isEmpty ? "" : "\n") + "not for the \(role.rawValue) role (ask an admin): "
+                + refused.map { $0.words.joined(separator: " ") }.joined(separator: ", ")
+        }
+        return text
     }
 
     private static func lines(_ commands: [ControlCommand]) -> String {

@@ -132,6 +132,15 @@ import Testing
         #expect(!(await table.handle(["deleterecipients", "all", "--yes"], context: op)).ok)
     }
 
+    @Test func helpNamesApartWhatTheRoleMayNotRun() async {
+        let reader = await table.handle(["help"], context: CommandContext(user: "rita", role: .readOnly))
+        #expect(reader.output.contains("  status\n      look"))
+        #expect(!reader.output.contains("      stop"))
+        #expect(reader.output.hasSuffix("not for the read-only role (ask an admin): suspend, deleterecipients"))
+        let admin = await table.handle(["help"])
+        #expect(admin.output.contains("deleterecipients all") && !admin.output.contains("not for"))
+    }
+
     @Test func confirmationIsAskedOrNeedsYes() async {
         let batch = CommandContext(user: "ada", role: .admin)
         let noYes = await table.handle(["deleterecipients", "all"], context: batch)
