@@ -6,7 +6,8 @@
 //     concurrent callers, default group commit), measured;
 //   FAST_CALLERS=1024: the rest with synchronous = OFF and commits of up to 1024 transfers
 //     (only to reach COUNT in reasonable time; its rate is not the store's);
-//   FSYNC=0: no fsync at all; OPTIMIZE=0: no FTS5 'optimize' after the load.
+//   FSYNC=0: no fsync at all; OPTIMIZE=0: no FTS5 'optimize' after the load;
+//   STOP_AT=N: stop loading at N of COUNT (searches then sample the N loaded).
 // A store already loaded in DIR (file DIR/loaded) is searched without loading again; an
 // interrupted load resumes at its last complete chunk of 10 000.
 import Foundation
@@ -27,6 +28,9 @@ let synced = Int(environment["SYNCED"] ?? "") ?? 50_000
 let fsync = environment["FSYNC"] != "0"
 let optimize = environment["OPTIMIZE"] != "0"
 let queriesPerKind = Int(environment["QUERIES"] ?? "") ?? 200
+/// Load only the first STOP_AT messages of the COUNT-message plan (a load cut short: the
+/// messages keep the received times of the full plan).
+let stopAt = min(count, Int(environment["STOP_AT"] ?? "") ?? count)
 let chunk = 10_000
 
 /// The store's clock during the load: just after the newest message generated, so stored
@@ -125,7 +129,7 @@ let progressFile = directory + "/progress"
 
 if !FileManager.default.fileExists(atPath: loadedMarker) {
     let resumeAt = (try? String(contentsOfFile: progressFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
-    let syncedEnd = min(count, synced)
+    let syncedEnd = min(stopAt, synced)
     if resumeAt < syncedEnd {
         let store = try openStore(fsync: fsync)
         try await load(store, from: resumeAt, to: syncedEnd, callers: callers,
@@ -133,11 +137,13 @@ if !FileManager.default.fileExists(atPath: loadedMarker) {
         try store.close()
     }
     let store = try openStore(fsync: false, batch: 1024)
-    try await load(store, from: max(resumeAt, syncedEnd), to: count, callers: fastCallers,
+    try await load(store, from: max(resumeAt, syncedEnd), to: stopAt, callers: fastCallers,
                    label: "synchronous = OFF, commits of up to 1024, only to fill the store")
     try store.close()
-    try "\(count)".write(toFile: loadedMarker, atomically: true, encoding: .utf8)
+    try "\(stopAt)".write(toFile: loadedMarker, atomically: true, encoding: .utf8)
 }
+/// The messages in the store (the first `stored` of the plan).
+let stored = (try? String(contentsOfFile: loadedMarker, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? count
 
 // MARK: Searches
 
@@ -147,11 +153,11 @@ struct Kind {
 }
 
 func day(_ random: inout SplitMix64) -> Date {
-    SyntheticMail.base.addingTimeInterval(Double(random.next() % UInt64(SyntheticMail.days - 1)) * 86_400)
+    SyntheticMail.base.addingTimeInterval(Double(random.next() % UInt64(SyntheticMail.days * Double(stored) / Double(count) - 1)) * 86_400)
 }
 
 func sample(_ random: inout SplitMix64) -> SyntheticMail.Message {
-    mail.message(Int(random.next() % UInt64(count)))
+    mail.message(Int(random.next() % UInt64(stored)))
 }
 
 let kinds: [Kind] = [
@@ -204,7 +210,7 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
 }
 
 @MainActor func searchAll(_ store: QuarantineStore, _ title: String) async throws {
-    log("quarantine bench: \(queriesPerKind) searches per kind, first page of 50 and the page after it, \(count) messages, \(title)")
+    log("quarantine bench: \(queriesPerKind) searches per kind, first page of 50 and the page after it, \(stored) messages, \(title)")
     log("| search | p50 ms | p99 ms | max ms | next page p99 ms | mean hits on page 1 |")
     log("| --- | --- | --- | --- | --- | --- |")
     let timer = ContinuousClock()
@@ -297,8 +303,8 @@ let databaseBytes = fileBytes(directory + "/quarantine.sqlite")
 let walBytes = fileBytes(directory + "/quarantine.sqlite-wal")
 let disk = diskBytes(directory)
 log(String(format: "quarantine bench: database %.2f GiB (+ WAL %.1f MiB), %.0f bytes per message; disk %.2f GiB = %.0f bytes per message",
-           Double(databaseBytes) / Double(1 << 30), Double(walBytes) / Double(1 << 20), Double(databaseBytes) / Double(count),
-           Double(disk) / Double(1 << 30), Double(disk) / Double(count)))
+           Double(databaseBytes) / Double(1 << 30), Double(walBytes) / Double(1 << 20), Double(databaseBytes) / Double(stored),
+           Double(disk) / Double(1 << 30), Double(disk) / Double(stored)))
 if environment["DBSTAT"] != "0" {
     var configuration = Configuration()
     configuration.readonly = true
@@ -313,6 +319,6 @@ if environment["DBSTAT"] != "0" {
     for row in rows {
         let part: String = row["part"]
         let bytes: Int = row["bytes"]
-        log(String(format: "  %@: %.2f GiB, %.0f bytes per message", part, Double(bytes) / Double(1 << 30), Double(bytes) / Double(count)))
+        log(String(format: "  %@: %.2f GiB, %.0f bytes per message", part, Double(bytes) / Double(1 << 30), Double(bytes) / Double(stored)))
     }
 }

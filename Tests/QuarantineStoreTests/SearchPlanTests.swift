@@ -33,6 +33,8 @@ import Testing
                          stage: .outbreak),
         QuarantineTicket(quarantine: "Unclassified", reason: QuarantineReason(kind: .messageFilter, detail: "policy_rule_1"),
                          stage: .messageFilters, retentionSeconds: 7 * 86_400),
+        QuarantineTicket(quarantine: "Legal", reason: QuarantineReason(kind: .contentFilter, detail: "legal_keywords"),
+                         stage: .contentFilters),
     ]
 
     /// Message `index`, always the same (seeded by its index).
@@ -61,6 +63,9 @@ import Testing
 
     /// Stores the messages (the clock follows the received times), then acts on some.
     static func fill(_ store: QuarantineStore, clock: TestClock) async throws {
+        // Policy quarantines, so messages can be moved from one to the other.
+        try await store.addQuarantine(QuarantineDefinition(name: "Legal", retentionSeconds: 60 * 86_400), by: "admin")
+        try await store.addQuarantine(QuarantineDefinition(name: "Archive", retentionSeconds: 90 * 86_400), by: "admin")
         var qids: [QID] = []
         for index in 0..<count {
             let message = message(index)
@@ -72,7 +77,7 @@ import Testing
             case 1: _ = try await store.release(qid, from: nil, by: "alice")
             case 2: try await store.delete(qid, from: nil, by: "alice")
             case 3: try await store.delay(qid, by: 5 * 86_400, in: nil, by: "alice")
-            case 4: _ = try? await store.move(qid, from: "Policy", to: "Unclassified", by: "alice")
+            case 4, 5, 6, 7, 8, 9, 10: _ = try? await store.move(qid, from: "Legal", to: "Archive", by: "alice")
             default: break
             }
         }
@@ -156,6 +161,7 @@ import Testing
             ("text no match", SearchQuery(text: "nonexistentword")),
             ("gateway", SearchQuery(gateway: "gw2.example.org")),
             ("quarantine", SearchQuery(quarantine: "Virus")),
+            ("moved to quarantine, expiry 2 days", SearchQuery(quarantine: "Archive", expiresAfter: days(60, 62).0, expiresBefore: days(60, 62).1)),
             ("reason virus", SearchQuery(reason: "eicar-test-signature")),
             ("reason filter", SearchQuery(reason: "policy_rule_1")),
             ("reason kind", SearchQuery(reasonKind: .outbreak)),
@@ -189,8 +195,9 @@ import Testing
             query.cursor = page.next
             pages += 1
         } while query.cursor != nil && pages < 1_000
+        let found = qids
         let ids = try await store.database.read { db in
-            try qids.map { qid in try Int64.fetchOne(db, sql: "SELECT id FROM messages WHERE qid = ?", arguments: [qid.rawValue]) ?? -1 }
+            try found.map { qid in try Int64.fetchOne(db, sql: "SELECT id FROM messages WHERE qid = ?", arguments: [qid.rawValue]) ?? -1 }
         }
         return ids
     }
@@ -211,7 +218,8 @@ import Testing
                         query.includeReleasedAndDeleted = include
                         query.limit = 97
                         if let quarantine = query.quarantine, let visible, !visible.contains(quarantine) { continue }
-                        let expected = try await store.database.read { db in try Self.reference(db, query, visible: visible) }
+                        let asked = query
+                        let expected = try await store.database.read { db in try Self.reference(db, asked, visible: visible) }
                         // Default plans; then a tiny sort cap (size order walks messages_by_size
                         // and falls back) and a tiny walk budget (store-order walk falls back).
                         for (budget, cap) in [(SearchPlanner.defaultWalkBudget, SearchPlanner.defaultSortCap), (3, 5)] {
@@ -224,6 +232,8 @@ import Testing
                 }
             }
             #expect(compared > 800)
+            let moved = try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM holds WHERE quarantine = 'Archive'")! }
+            #expect(moved > 10, "some holds were moved")
             #expect(nonEmpty > 300, "the fixtures match most searches")
         }
     }
