@@ -72,6 +72,9 @@ struct SearchPlanner {
     static let defaultWalkBudget = 20_000
     /// Text matches sorted by size directly; with more, size order walks `messages_by_size`.
     static let defaultSortCap = 4_000
+    /// From this share of matching messages on, a store-order search with a quarantine,
+    /// reason or gateway filter drives by that filter's index and probes the text index.
+    static let minProbeDensity = 0.05
     /// Below this share of matching messages, walking `messages_by_size` costs more than sorting.
     static let minSizeWalkDensity = 0.02
 
@@ -82,6 +85,8 @@ struct SearchPlanner {
     let sortCap: Int
     /// Message ids a match can have (from the received and expiry zones); nil: any.
     var idBounds: ClosedRange<Int64>?
+    /// A text filter checked per row (a rowid probe) rather than driving.
+    var textProbe: ValidatedSearch.TextIndex?
 
     init(_ search: ValidatedSearch, visible: Set<String>?, walkBudget: Int = defaultWalkBudget, sortCap: Int = defaultSortCap) {
         self.search = search
@@ -173,6 +178,11 @@ struct SearchPlanner {
         let message = messageConditions()
         conditions += message.sql
         arguments += message.arguments
+        if let textProbe {
+            let table = textProbe.table
+            conditions.append("EXISTS (SELECT 1 FROM \(table) WHERE \(table) MATCH ? AND \(table).rowid = m.id)")
+            arguments.append(textProbe.expression)
+        }
         let keys = keyset(id: id)
         conditions += keys.sql
         arguments += keys.arguments
@@ -391,6 +401,17 @@ struct SearchPlanner {
             let keys = try Self.fetchKeys(db, sql, arguments)
             if keys.count == limit { return keys }
         }
+        if let index = search.textIndex, isStoreOrder,
+           query.quarantine != nil || visible?.count == 1 || query.reason != nil || query.gateway != nil,
+           let density = try textDensity(db, index), density >= Self.minProbeDensity {
+            // A common word with a structured filter: the structured index drives (it holds
+            // fewer candidates), the text index is probed per row.
+            var probing = self
+            probing.search.textIndex = nil
+            probing.textProbe = index
+            let (sql, arguments) = probing.plan(limit: limit)
+            return try Self.fetchKeys(db, sql, arguments)
+        }
         let sizeRangeOnly = search.textIndex == nil && query.quarantine == nil && (visible?.count ?? 0) != 1
             && query.reason == nil && query.gateway == nil && isStoreOrder && idBounds == nil
             && (query.minSize != nil || query.maxSize != nil)
@@ -414,6 +435,13 @@ struct SearchPlanner {
     /// (at most `sortCap` matches, or matches rarer than `minSizeWalkDensity`), else how
     /// many messages a `messages_by_size` walk may look at.
     private func sizeWalkBudget(_ db: Database, _ index: ValidatedSearch.TextIndex, limit: Int) throws -> Int? {
+        guard let density = try textDensity(db, index), density >= Self.minSizeWalkDensity else { return nil }
+        return Int(min(Double(Int32.max), 4 * Double(limit) / density))
+    }
+
+    /// The share of the messages (within `idBounds`) that match the text filter, from
+    /// where its `sortCap`-th newest match lies; nil when it has at most `sortCap` matches.
+    private func textDensity(_ db: Database, _ index: ValidatedSearch.TextIndex) throws -> Double? {
         let table = index.table
         var arguments: [(any DatabaseValueConvertible)?] = [index.expression]
         var range = ""
@@ -431,9 +459,7 @@ struct SearchPlanner {
         let top = min(newest, idBounds?.upperBound ?? newest)
         let span = Double(top - (idBounds?.lowerBound ?? 1) + 1)
         // Share of all messages that match (the bounds count as a filter).
-        let density = Double(sortCap) / Double(max(1, top - capped + 1)) * min(1, span / Double(newest))
-        guard density >= Self.minSizeWalkDensity else { return nil }
-        return Int(min(Double(Int32.max), 4 * Double(limit) / density))
+        return Double(sortCap) / Double(max(1, top - capped + 1)) * min(1, span / Double(newest))
     }
 
     private static func fetchKeys(_ db: Database, _ sql: String, _ arguments: StatementArguments) throws -> [(id: Int64, size: Int64)] {
