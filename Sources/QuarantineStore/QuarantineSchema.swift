@@ -84,6 +84,7 @@ enum QuarantineSchema {
         migrator.registerMigration(AuditSchema.migrationName, migrate: AuditSchema.migrate)
         SearchSchema.register(in: &migrator)
         migrator.registerMigration(DefinitionsSchema.migrationName, migrate: DefinitionsSchema.migrate)
+        migrator.registerMigration(SearchAtScaleSchema.migrationName, migrate: SearchAtScaleSchema.migrate)
         return migrator
     }
 }

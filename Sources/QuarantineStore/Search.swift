@@ -19,8 +19,10 @@ extension QuarantineStore {
         try await search(query, visibleQuarantines: visibleQuarantines, walkBudget: SearchPlanner.defaultWalkBudget)
     }
 
-    /// `search` with the store-order walk budget of range-only searches set (tests use a small one).
-    func search(_ query: SearchQuery, visibleQuarantines: Set<String>?, walkBudget: Int) async throws
+    /// `search` with the store-order walk budget of size-range searches and the most text
+    /// matches sorted by size set (tests use small ones, to reach every plan and fallback).
+    func search(_ query: SearchQuery, visibleQuarantines: Set<String>?, walkBudget: Int,
+                sortCap: Int = SearchPlanner.defaultSortCap) async throws
         -> (items: [QuarantinedMessage], next: String?)
     {
         let search = try ValidatedSearch(query)
@@ -34,7 +36,7 @@ extension QuarantineStore {
             if let quarantine = query.quarantine, !visibleQuarantines.contains(quarantine) { return ([], nil) }
         }
         let page = try await readForSearch { db in
-            try SearchPlanner(search, visible: visibleQuarantines, walkBudget: walkBudget).run(db)
+            try SearchPlanner(search, visible: visibleQuarantines, walkBudget: walkBudget, sortCap: sortCap).run(db)
         }
         return page
     }
@@ -51,21 +53,46 @@ extension QuarantineStore {
 /// Turns a validated query into SQL. The filters are the same whichever way the rows are
 /// found; what changes is the *driver*, the index walked in the result order so that the
 /// cost is the page size rather than the store size:
-/// full text (FTS5 rowids, store order) > quarantine or reason (holds indexes) > gateway >
-/// size order (`messages_by_size`) > the held messages in store order. A range filter alone
-/// walks store order for at most `walkBudget` messages, then scans its range index.
+/// full text (`message_text`, or `message_envelope` for sender/recipient/subject only;
+/// FTS5 rowids, store order) > quarantine or reason (holds indexes) > gateway > size order
+/// (`messages_by_size`) > the held messages in store order.
+///
+/// A received or expiry range first becomes id ranges from `received_zones` /
+/// `expiry_zones`; a store-order search walks them one after the other, a size-order one
+/// within their outer bounds (the rows outside are never read).
+/// A size range alone walks the next `walkBudget` messages in store order (bounded by the
+/// id of the last), then scans `messages_by_size`. Size order with a text filter sorts the
+/// matches when there are at most `sortCap`; with more, it walks `messages_by_size` down to
+/// the size of its `budget`-th message and probes the text index per message, and sorts
+/// every match when that walk does not fill the page. A walk is bounded by a value found
+/// first (an id, a size), never by a LIMIT in a subquery, so the index order is kept and
+/// the walk stops at the page.
 struct SearchPlanner {
-    /// Messages a range-only search walks in store order before scanning the range instead.
+    /// Messages a size-range-only search walks in store order before scanning the range instead.
     static let defaultWalkBudget = 20_000
+    /// Text matches sorted by size directly; with more, size order walks `messages_by_size`.
+    static let defaultSortCap = 4_000
+    /// From this share of matching messages on, a store-order search with a quarantine,
+    /// reason or gateway filter drives by that filter's index and probes the text index.
+    static let minProbeDensity = 0.05
+    /// Below this share of matching messages, walking `messages_by_size` costs more than sorting.
+    static let minSizeWalkDensity = 0.02
 
     var search: ValidatedSearch
     let visible: Set<String>?
     let walkBudget: Int
+    /// Most text matches sorted by size directly.
+    let sortCap: Int
+    /// Message ids a match can have (from the received and expiry zones); nil: any.
+    var idBounds: ClosedRange<Int64>?
+    /// A text filter checked per row (a rowid probe) rather than driving.
+    var textProbe: ValidatedSearch.TextIndex?
 
-    init(_ search: ValidatedSearch, visible: Set<String>?, walkBudget: Int = defaultWalkBudget) {
+    init(_ search: ValidatedSearch, visible: Set<String>?, walkBudget: Int = defaultWalkBudget, sortCap: Int = defaultSortCap) {
         self.search = search
         self.visible = visible
         self.walkBudget = walkBudget
+        self.sortCap = sortCap
     }
 
     private var query: SearchQuery { search.query }
@@ -110,6 +137,12 @@ struct SearchPlanner {
         }
     }
 
+    /// The zone bounds on the driver's id column.
+    private func bounds(id: String) -> (sql: [String], arguments: [(any DatabaseValueConvertible)?]) {
+        guard let idBounds else { return ([], []) }
+        return (["\(id) BETWEEN ? AND ?"], [idBounds.lowerBound, idBounds.upperBound])
+    }
+
     private func orderBy(id: String) -> String {
         switch query.order {
         case .newest: "\(id) DESC"
@@ -128,6 +161,9 @@ struct SearchPlanner {
                         groupByID: Bool = false, limit: Int) -> (String, StatementArguments) {
         var conditions = driverConditions
         var arguments = driverArguments
+        let bounds = bounds(id: id)
+        conditions += bounds.sql
+        arguments += bounds.arguments
         let holds = holdConditions()
         if holdsOnDriver {
             conditions += holds.sql
@@ -142,6 +178,11 @@ struct SearchPlanner {
         let message = messageConditions()
         conditions += message.sql
         arguments += message.arguments
+        if let textProbe {
+            let table = textProbe.table
+            conditions.append("EXISTS (SELECT 1 FROM \(table) WHERE \(table) MATCH ? AND \(table).rowid = m.id)")
+            arguments.append(textProbe.expression)
+        }
         let keys = keyset(id: id)
         conditions += keys.sql
         arguments += keys.arguments
@@ -157,10 +198,11 @@ struct SearchPlanner {
 
     /// The SELECT for the best driver (see the type's documentation).
     func plan(limit: Int) -> (String, StatementArguments) {
-        if let match = search.match {
-            return select(from: "message_text CROSS JOIN messages m ON m.id = message_text.rowid",
-                          id: "message_text.rowid", driverConditions: ["message_text MATCH ?"],
-                          driverArguments: [match], holdsOnDriver: false, limit: limit)
+        if let index = search.textIndex {
+            let table = index.table
+            return select(from: "\(table) CROSS JOIN messages m ON m.id = \(table).rowid",
+                          id: "\(table).rowid", driverConditions: ["\(table) MATCH ?"],
+                          driverArguments: [index.expression], holdsOnDriver: false, limit: limit)
         }
         let quarantine = query.quarantine ?? (visible?.count == 1 ? visible!.first : nil)
         if let quarantine, !query.includeReleasedAndDeleted || query.reason == nil {
@@ -187,90 +229,237 @@ struct SearchPlanner {
                       id: "h.message", holdsOnDriver: true, groupByID: true, limit: limit)
     }
 
-    /// The messages in store order (held ones through `holds_by_state`), at most `budget`
-    /// of them looked at.
-    private func storeOrderWalk(limit: Int, budget: Int) -> (String, StatementArguments) {
-        let keys = keyset(id: "id")
+    /// Size order with a text filter of many matches: `messages_by_size` in the asked order
+    /// down to (or up to) `edge`, each message probed in the text index.
+    private func sizeWalk(_ index: ValidatedSearch.TextIndex, edge: Int64?, limit: Int) -> (String, StatementArguments) {
+        let table = index.table
+        var conditions: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        if let edge {
+            conditions.append(query.order == .largest ? "m.size >= ?" : "m.size <= ?")
+            arguments.append(edge)
+        }
+        conditions.append("EXISTS (SELECT 1 FROM \(table) WHERE \(table) MATCH ? AND \(table).rowid = m.id)")
+        arguments.append(index.expression)
+        return select(from: "messages m INDEXED BY messages_by_size", id: "m.id", driverConditions: conditions,
+                      driverArguments: arguments, holdsOnDriver: false, limit: limit)
+    }
+
+    /// The size of the `budget`-th message after the cursor in size order; nil when fewer remain.
+    private func sizeEdge(_ db: Database, budget: Int) throws -> Int64? {
+        let keys = keyset(id: "m.id")
+        return try Int64.fetchOne(db, sql: """
+            SELECT m.size FROM messages m INDEXED BY messages_by_size \(keys.sql.isEmpty ? "" : "WHERE " + keys.sql[0])
+            ORDER BY \(orderBy(id: "m.id")) LIMIT 1 OFFSET ?
+            """, arguments: StatementArguments((keys.arguments + [budget]).map { $0?.databaseValue ?? .null }))
+    }
+
+    /// The id of the `budget`-th message after the cursor in store order (held ones only
+    /// unless `includeReleasedAndDeleted`); nil when fewer remain.
+    private func storeOrderEdge(_ db: Database, budget: Int) throws -> Int64? {
         let direction = query.order == .oldest ? "ASC" : "DESC"
-        var walkArguments: [(any DatabaseValueConvertible)?] = keys.arguments
-        let walk: String
-        if query.includeReleasedAndDeleted {
-            walk = "SELECT id FROM messages \(keys.sql.isEmpty ? "" : "WHERE " + keys.sql[0]) ORDER BY id \(direction)"
-        } else {
-            let where_ = (["state = 'held'"] + keys.sql.map { $0.replacingOccurrences(of: "id", with: "message") })
-            walk = "SELECT DISTINCT message AS id FROM holds INDEXED BY holds_by_state WHERE \(where_.joined(separator: " AND ")) ORDER BY message \(direction)"
-        }
-        let from = "(\(walk) LIMIT ?) w CROSS JOIN messages m ON m.id = w.id"
-        walkArguments.append(budget)
-        // The keyset is already applied by the walk.
-        var search = self
-        search.search.cursor = nil
-        return search.select(from: from, id: "w.id", driverConditions: [], driverArguments: walkArguments,
-                             holdsOnDriver: false, limit: limit)
+        let comparison = query.order == .oldest ? ">" : "<"
+        let column = query.includeReleasedAndDeleted ? "id" : "message"
+        var conditions = query.includeReleasedAndDeleted ? [] : ["state = 'held'"]
+        var arguments: [Int64] = []
+        if let cursor = search.cursor { conditions.append("\(column) \(comparison) ?"); arguments.append(cursor.id) }
+        let from = query.includeReleasedAndDeleted ? "messages" : "holds INDEXED BY holds_by_state"
+        return try Int64.fetchOne(db, sql: """
+            SELECT \(column) FROM \(from) \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+            ORDER BY \(column) \(direction) LIMIT 1 OFFSET ?
+            """, arguments: StatementArguments(arguments + [Int64(budget)]))
     }
 
-    private var hasRange: Bool {
-        query.receivedAfter != nil || query.receivedBefore != nil || query.minSize != nil || query.maxSize != nil
-            || query.expiresAfter != nil || query.expiresBefore != nil
+    /// What the received and expiry zones say about the ids a match can have.
+    enum ZoneBounds: Equatable {
+        /// The query has no received or expiry range.
+        case unbounded
+        /// No zone overlaps the range: nothing matches.
+        case empty
+        /// Disjoint id ranges, ascending.
+        case ids([ClosedRange<Int64>])
     }
 
-    /// The SELECT scanning the most useful range index (range filters, store order).
-    private func rangeScan(limit: Int) -> (String, StatementArguments)? {
-        if query.receivedAfter != nil || query.receivedBefore != nil {
-            return select(from: "messages m INDEXED BY messages_by_received", id: "m.id", holdsOnDriver: false, limit: limit)
+    /// Most id ranges a search walks one after the other (closest ones are merged beyond).
+    static let maxIDRanges = 64
+
+    /// The id ranges of the zones the query's received and expiry ranges overlap (expiry
+    /// zones of the quarantines the query can match only).
+    func zoneBounds(_ db: Database) throws -> ZoneBounds {
+        var bounds = ZoneBounds.unbounded
+        var holdQuarantines: [String]?
+        if let quarantine = query.quarantine { holdQuarantines = [quarantine] } else if let visible { holdQuarantines = visible.sorted() }
+        for (table, first, last, after, before) in [
+            ("received_zones", "first_received", "last_received", query.receivedAfter, query.receivedBefore),
+            ("expiry_zones", "first_expiry", "last_expiry", query.expiresAfter, query.expiresBefore),
+        ] where after != nil || before != nil {
+            var conditions: [String] = []
+            var arguments: [(any DatabaseValueConvertible)?] = []
+            if let after { conditions.append("\(last) >= ?"); arguments.append(after.timeIntervalSince1970) }
+            if let before { conditions.append("\(first) < ?"); arguments.append(before.timeIntervalSince1970) }
+            if table == "expiry_zones", let holdQuarantines {
+                conditions.append("quarantine IN (\(holdQuarantines.map { _ in "?" }.joined(separator: ",")))")
+                arguments += holdQuarantines.map { $0 }
+            }
+            let zones = try Int64.fetchAll(db, sql: "SELECT DISTINCT zone FROM \(table) WHERE \(conditions.joined(separator: " AND ")) ORDER BY zone",
+                                           arguments: StatementArguments(arguments.map { $0?.databaseValue ?? .null }))
+            let ranges = Self.idRanges(zones: zones)
+            if case .ids(let current) = bounds {
+                bounds = .ids(Self.intersection(current, ranges))
+            } else {
+                bounds = .ids(ranges)
+            }
+            if bounds == .ids([]) { return .empty }
         }
-        if query.minSize != nil || query.maxSize != nil {
-            return select(from: "messages m INDEXED BY messages_by_size", id: "m.id", holdsOnDriver: false, limit: limit)
+        if case .ids(let ranges) = bounds { return .ids(Self.coalesced(ranges, to: Self.maxIDRanges)) }
+        return bounds
+    }
+
+    /// The ids of `zones` (ascending) as ranges, adjacent zones joined.
+    static func idRanges(zones: [Int64]) -> [ClosedRange<Int64>] {
+        let shift = Int64(SearchAtScaleSchema.zoneShift)
+        var ranges: [ClosedRange<Int64>] = []
+        for zone in zones {
+            let ids = (zone << shift)...((zone << shift) + (1 << shift) - 1)
+            if let last = ranges.last, last.upperBound + 1 == ids.lowerBound {
+                ranges[ranges.count - 1] = last.lowerBound...ids.upperBound
+            } else {
+                ranges.append(ids)
+            }
         }
-        if !query.includeReleasedAndDeleted {
-            return select(from: "holds h INDEXED BY holds_by_expiry CROSS JOIN messages m ON m.id = h.message",
-                          id: "h.message", holdsOnDriver: true, groupByID: true, limit: limit)
+        return ranges
+    }
+
+    /// The ids in both lists of disjoint ascending ranges.
+    static func intersection(_ a: [ClosedRange<Int64>], _ b: [ClosedRange<Int64>]) -> [ClosedRange<Int64>] {
+        var result: [ClosedRange<Int64>] = []
+        var i = 0, j = 0
+        while i < a.count, j < b.count {
+            let low = max(a[i].lowerBound, b[j].lowerBound), high = min(a[i].upperBound, b[j].upperBound)
+            if low <= high { result.append(low...high) }
+            if a[i].upperBound < b[j].upperBound { i += 1 } else { j += 1 }
         }
-        return nil
+        return result
+    }
+
+    /// `ranges` with the smallest gaps closed until at most `count` remain (a cover of them).
+    static func coalesced(_ ranges: [ClosedRange<Int64>], to count: Int) -> [ClosedRange<Int64>] {
+        guard ranges.count > count else { return ranges }
+        let gaps = (1..<ranges.count).map { ranges[$0].lowerBound - ranges[$0 - 1].upperBound }.sorted()
+        let closeBelow = gaps[ranges.count - count - 1]    // close every gap up to this size
+        var result: [ClosedRange<Int64>] = []
+        var closed = 0
+        let toClose = ranges.count - count
+        for range in ranges {
+            if let last = result.last, closed < toClose, range.lowerBound - last.upperBound <= closeBelow {
+                result[result.count - 1] = last.lowerBound...range.upperBound
+                closed += 1
+            } else {
+                result.append(range)
+            }
+        }
+        return result
     }
 
     /// Runs the search: ids and sizes of up to `limit` + 1 matches, then their rows.
     func run(_ db: Database) throws -> (items: [QuarantinedMessage], next: String?) {
-        let limit = query.limit
-        var keys: [(id: Int64, size: Int64)]
-        let usesWalk = search.match == nil && query.quarantine == nil && (visible?.count ?? 0) != 1
-            && query.reason == nil && query.gateway == nil && isStoreOrder
-        if usesWalk, hasRange, let scan = rangeScan(limit: limit + 1) {
-            // Walk store order for a while: cheap when matches are dense near the start.
-            let (walkSQL, walkArguments) = storeOrderWalk(limit: limit + 1, budget: walkBudget)
-            keys = try Self.fetchKeys(db, walkSQL, walkArguments)
-            if keys.count <= limit {
-                let (countSQL, countArguments) = budgetCheck()
-                if try Bool.fetchOne(db, sql: countSQL, arguments: countArguments) == true {
-                    keys = try Self.fetchKeys(db, scan.0, scan.1)   // the walk ran out of budget
+        let limit = query.limit + 1
+        var keys: [(id: Int64, size: Int64)] = []
+        switch try zoneBounds(db) {
+        case .unbounded:
+            keys = try self.keys(db, limit: limit)
+        case .empty:
+            return ([], nil)
+        case .ids(let ranges):
+            var planner = self
+            if isStoreOrder {
+                // One range after the other in the result order, skipping those before the cursor.
+                for range in query.order == .newest ? ranges.reversed() : ranges {
+                    if let cursor = search.cursor,
+                       query.order == .newest ? range.lowerBound >= cursor.id : range.upperBound <= cursor.id { continue }
+                    planner.idBounds = range
+                    keys += try planner.keys(db, limit: limit - keys.count)
+                    if keys.count == limit { break }
                 }
+            } else {
+                planner.idBounds = ranges[0].lowerBound...ranges[ranges.count - 1].upperBound
+                keys = try planner.keys(db, limit: limit)
             }
-        } else {
-            let (sql, arguments) = plan(limit: limit + 1)
-            keys = try Self.fetchKeys(db, sql, arguments)
         }
-        let page = Array(keys.prefix(limit))
+        let page = Array(keys.prefix(query.limit))
         let items = try Self.messages(db, ids: page.map(\.id), visible: visible)
-        let next = keys.count > limit ? page.last.map { SearchCursor(order: query.order, id: $0.id, size: $0.size).text } : nil
+        let next = keys.count > query.limit ? page.last.map { SearchCursor(order: query.order, id: $0.id, size: $0.size).text } : nil
         return (items, next)
     }
 
-    /// Whether the store-order walk stopped at its budget (more messages lie beyond it).
-    private func budgetCheck() -> (String, StatementArguments) {
-        let direction = query.order == .oldest ? "ASC" : "DESC"
-        let comparison = query.order == .oldest ? ">" : "<"
-        var conditions: [String] = []
-        var arguments: [(any DatabaseValueConvertible)?] = []
-        if let cursor = search.cursor { conditions.append("id \(comparison) ?"); arguments.append(cursor.id) }
-        let walk: String
-        if query.includeReleasedAndDeleted {
-            walk = "SELECT id FROM messages \(conditions.isEmpty ? "" : "WHERE " + conditions[0]) ORDER BY id \(direction)"
-        } else {
-            let where_ = ["state = 'held'"] + conditions.map { $0.replacingOccurrences(of: "id", with: "message") }
-            walk = "SELECT DISTINCT message AS id FROM holds INDEXED BY holds_by_state WHERE \(where_.joined(separator: " AND ")) ORDER BY message \(direction)"
+    /// Ids and sizes of up to `limit` matches in the query's order.
+    private func keys(_ db: Database, limit: Int) throws -> [(id: Int64, size: Int64)] {
+        if let index = search.textIndex, !isStoreOrder, let budget = try sizeWalkBudget(db, index, limit: limit) {
+            // Many matches: the first `budget` messages in size order, probed; a page from them
+            // is the true first page. Otherwise (a page not filled), sort every match below.
+            let (sql, arguments) = sizeWalk(index, edge: try sizeEdge(db, budget: budget), limit: limit)
+            let keys = try Self.fetchKeys(db, sql, arguments)
+            if keys.count == limit { return keys }
         }
-        arguments.append(walkBudget)
-        return ("SELECT EXISTS (\(walk) LIMIT 1 OFFSET ?)", StatementArguments(arguments.map { $0?.databaseValue ?? .null }))
+        if let index = search.textIndex, isStoreOrder,
+           query.quarantine != nil || visible?.count == 1 || query.reason != nil || query.gateway != nil,
+           let density = try textDensity(db, index), density >= Self.minProbeDensity {
+            // A common word with a structured filter: the structured index drives (it holds
+            // fewer candidates), the text index is probed per row.
+            var probing = self
+            probing.search.textIndex = nil
+            probing.textProbe = index
+            let (sql, arguments) = probing.plan(limit: limit)
+            return try Self.fetchKeys(db, sql, arguments)
+        }
+        let sizeRangeOnly = search.textIndex == nil && query.quarantine == nil && (visible?.count ?? 0) != 1
+            && query.reason == nil && query.gateway == nil && isStoreOrder && idBounds == nil
+            && (query.minSize != nil || query.maxSize != nil)
+        if sizeRangeOnly, let edge = try storeOrderEdge(db, budget: walkBudget) {
+            // The next `walkBudget` messages in store order: cheap when matches are dense.
+            var bounded = self
+            bounded.idBounds = query.order == .oldest ? 0...edge : edge...Int64.max
+            let (sql, arguments) = bounded.plan(limit: limit)
+            let keys = try Self.fetchKeys(db, sql, arguments)
+            if keys.count == limit { return keys }
+            // Sparse: scan the size range (every match) and keep the top of the page.
+            let (scanSQL, scanArguments) = select(from: "messages m INDEXED BY messages_by_size", id: "m.id",
+                                                  holdsOnDriver: false, limit: limit)
+            return try Self.fetchKeys(db, scanSQL, scanArguments)
+        }
+        let (sql, arguments) = plan(limit: limit)
+        return try Self.fetchKeys(db, sql, arguments)
+    }
+
+    /// For size order with a text filter: nil when sorting every match is the cheaper way
+    /// (at most `sortCap` matches, or matches rarer than `minSizeWalkDensity`), else how
+    /// many messages a `messages_by_size` walk may look at.
+    private func sizeWalkBudget(_ db: Database, _ index: ValidatedSearch.TextIndex, limit: Int) throws -> Int? {
+        guard let density = try textDensity(db, index), density >= Self.minSizeWalkDensity else { return nil }
+        return Int(min(Double(Int32.max), 4 * Double(limit) / density))
+    }
+
+    /// The share of the messages (within `idBounds`) that match the text filter, from
+    /// where its `sortCap`-th newest match lies; nil when it has at most `sortCap` matches.
+    private func textDensity(_ db: Database, _ index: ValidatedSearch.TextIndex) throws -> Double? {
+        let table = index.table
+        var arguments: [(any DatabaseValueConvertible)?] = [index.expression]
+        var range = ""
+        if let idBounds {
+            range = "AND rowid BETWEEN ? AND ?"
+            arguments += [idBounds.lowerBound, idBounds.upperBound]
+        }
+        arguments.append(sortCap)
+        // The sortCap-th newest match: none means few matches; its id says how dense they are.
+        guard let capped = try Int64.fetchOne(db, sql: """
+            SELECT rowid FROM \(table) WHERE \(table) MATCH ? \(range) ORDER BY rowid DESC LIMIT 1 OFFSET ?
+            """, arguments: StatementArguments(arguments.map { $0?.databaseValue ?? .null })),
+              let newest = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM messages"), newest > 0
+        else { return nil }
+        let top = min(newest, idBounds?.upperBound ?? newest)
+        let span = Double(top - (idBounds?.lowerBound ?? 1) + 1)
+        // Share of all messages that match (the bounds count as a filter).
+        return Double(sortCap) / Double(max(1, top - capped + 1)) * min(1, span / Double(newest))
     }
 
     private static func fetchKeys(_ db: Database, _ sql: String, _ arguments: StatementArguments) throws -> [(id: Int64, size: Int64)] {

@@ -36,7 +36,8 @@ public struct SearchQuery: Sendable, Hashable {
     public static let maxTerms = 32
 
     /// Full text: the envelope sender and recipients, the subject, every header field
-    /// (RFC 2047 decoded) and the decoded text parts of the body (first 64 KB of text).
+    /// (RFC 2047 decoded) and the decoded text parts of the body (the first 4 KB of text:
+    /// a word further down a long body is not found).
     public var text: String?
     /// Words of the envelope sender, e.g. `alice@example.org` or `example.org`.
     public var sender: String?
@@ -150,8 +151,30 @@ struct SearchCursor: Hashable, Sendable {
 /// A `SearchQuery` whose fields were checked, with the full-text expression built.
 struct ValidatedSearch: Sendable {
     var query: SearchQuery
-    /// FTS5 `MATCH` expression for `text`, `sender`, `recipient` and `subject`; nil when none is set.
-    var match: String?
+    /// The full-text index a search goes through, with its FTS5 `MATCH` expression.
+    enum TextIndex: Sendable, Hashable {
+        /// `message_text`: `text` is set (with any of `sender`, `recipient`, `subject`).
+        case text(String)
+        /// `message_envelope`: only `sender`, `recipient` and `subject` are set.
+        case envelope(String)
+
+        /// The FTS5 table.
+        var table: String {
+            switch self {
+            case .text: "message_text"
+            case .envelope: "message_envelope"
+            }
+        }
+
+        var expression: String {
+            switch self {
+            case .text(let expression), .envelope(let expression): expression
+            }
+        }
+    }
+
+    /// The full-text filters (`text`, `sender`, `recipient`, `subject`); nil when none is set.
+    var textIndex: TextIndex?
     var cursor: SearchCursor?
 
     init(_ query: SearchQuery) throws {
@@ -163,7 +186,10 @@ struct ValidatedSearch: Sendable {
             throw fail("limit", "\(query.limit) is not 1-\(SearchQuery.maxLimit); ask for at most \(SearchQuery.maxLimit) per page and follow the next cursor")
         }
         var parts: [String] = []
-        for (field, value, column) in [("text", query.text, nil as String?), ("sender", query.sender, "sender"),
+        // Without `text`, the envelope index (whose sender column is `mail_from`) answers.
+        let envelopeOnly = query.text == nil
+        for (field, value, column) in [("text", query.text, nil as String?),
+                                       ("sender", query.sender, envelopeOnly ? "mail_from" : "sender"),
                                        ("recipient", query.recipient, "recipients"), ("subject", query.subject, "subject")] {
             guard let value else { continue }
             do {
@@ -172,7 +198,10 @@ struct ValidatedSearch: Sendable {
                 throw fail(field, problem.message)
             }
         }
-        match = parts.isEmpty ? nil : parts.joined(separator: " AND ")
+        if !parts.isEmpty {
+            let expression = parts.joined(separator: " AND ")
+            textIndex = envelopeOnly ? .envelope(expression) : .text(expression)
+        }
         for (field, value) in [("gateway", query.gateway), ("quarantine", query.quarantine), ("reason", query.reason)] {
             if let value, let problem = TransferValidation.problem(value, allowEmpty: false) {
                 throw fail(field, problem)

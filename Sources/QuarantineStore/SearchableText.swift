@@ -8,8 +8,11 @@ import MailMessage
 struct SearchableText: Hashable, Sendable {
     /// Most header text indexed per message (UTF-8 bytes).
     static let maxHeaderBytes = 16 << 10
-    /// Most body text indexed per message (UTF-8 bytes), over all its text parts.
-    static let maxBodyBytes = 64 << 10
+    /// Most body text indexed per message (UTF-8 bytes), over all its text parts: the
+    /// first 4 KB of text (a word further down a long body is not found by its text).
+    /// Indexing cost grows with the words indexed; 4 KB loads 3–5x faster than 64 KB did.
+    /// Changing it needs a migration that rebuilds `message_text` (see `SearchAtScaleSchema`).
+    static let maxBodyBytes = 4 << 10
 
     var headers: String
     var body: String
