@@ -14,8 +14,12 @@ struct ToolResult {
 /// asserts on time.
 func runTool(_ arguments: [String], input: String? = nil, environment: [String: String] = [:]) async throws -> ToolResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
+    // Through a shell that waits for the tool: ssh closes every inherited descriptor at
+    // start, including the one Foundation watches to learn that a child ended, and
+    // Foundation then blocks in waitpid(ssh) — every other Process of the test run stops
+    // being reaped until ssh ends. The shell keeps that descriptor until the tool is done.
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", "\"$@\"; exit $?", "sh"] + arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let stdout = Pipe()
     let stderr = Pipe()

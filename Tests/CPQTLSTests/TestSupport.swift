@@ -244,8 +244,14 @@ func run(_ arguments: [String], input: String? = nil) async throws -> CommandRes
     }
     if let input { inputPipe.fileHandleForWriting.write(Data(input.utf8)) }
     try? inputPipe.fileHandleForWriting.close()
-    // Read before waiting, so a full pipe cannot block the child.
-    let data = await Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
-    process.waitUntilExit()
+    // Read before waiting, so a full pipe cannot block the child; on a thread of its own,
+    // not a Swift concurrency thread, which the in-process server under test needs.
+    let data = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
+        Thread.detachNewThread {
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            continuation.resume(returning: data)
+        }
+    }
     return CommandResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
 }

@@ -40,16 +40,24 @@ struct SSHLogins {
          "-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=60", "-o", "IdentityAgent=none", "-o", "LogLevel=ERROR"]
     }
 
+    /// Runs OpenSSH's ssh through a shell that waits for it: ssh closes every inherited
+    /// descriptor at start, including the one Foundation watches to learn that a child
+    /// ended, and Foundation would block in waitpid(ssh) meanwhile, holding up the exits of
+    /// every other process of the test run.
+    private func runSSH(_ arguments: [String], environment: [String: String?] = [:]) throws -> (Int32, String) {
+        try Harness.run("/bin/sh", ["-c", "\"$@\"; exit $?", "sh", try Harness.tool("ssh")] + arguments, environment: environment)
+    }
+
     /// `ssh -i KEY user@127.0.0.1 -p PORT command...`: (exit status, stdout and stderr).
     func ssh(port: Int, key: String? = nil, user: String = "ada", _ command: String...) throws -> (status: Int32, output: String) {
-        try Harness.run(try Harness.tool("ssh"), common(port: port) + [
+        try runSSH(common(port: port) + [
             "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no",
             "-i", key ?? adminKey, "\(user)@127.0.0.1"] + command)
     }
 
     /// The same with a password (given by SSH_ASKPASS), no keys.
     func ssh(port: Int, user: String, password: String, _ command: String...) throws -> (status: Int32, output: String) {
-        try Harness.run(try Harness.tool("ssh"), common(port: port) + [
+        try runSSH(common(port: port) + [
             "-o", "BatchMode=no", "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no",
             "-o", "NumberOfPasswordPrompts=1", "\(user)@127.0.0.1"] + command,
             environment: ["SSH_ASKPASS": askpass, "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0", "LAZARET_TEST_PASSWORD": password])
@@ -57,7 +65,7 @@ struct SSHLogins {
 
     /// `ssh ... command` as ada; fails the test unless it exits 0.
     func run(port: Int, _ command: String...) throws -> String {
-        let (status, output) = try Harness.run(try Harness.tool("ssh"), common(port: port) + [
+        let (status, output) = try runSSH(common(port: port) + [
             "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", adminKey, "ada@127.0.0.1"] + command)
         guard status == 0 else { throw Harness.Failure("ssh -p \(port) \(command.joined(separator: " ")) exited \(status): \(output)") }
         return output
