@@ -52,6 +52,9 @@ public final class Gateway: Service {
     }
 
     public func run() async throws {
+        // SIGHUP is trapped before anything listens: an admin (or a test) who sees the
+        // port answer may send it at once, and its default action would end the process.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         let config = configuration
         let logPath = resolve(config.logs.mailLogs)
         try FileManager.default.createDirectory(atPath: (logPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -255,7 +258,7 @@ public final class Gateway: Service {
             taskGroup.addTask {
                 // SIGHUP: read the configuration again and put new filters in force.
                 await cancelWhenGracefulShutdown {
-                    for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                    for await _ in hangups {
                         await self.reload(work: work, engine: engine, log: log)
                         await watcher?.check()
                     }
@@ -279,9 +282,6 @@ public final class Gateway: Service {
         log.info("Gateway stopped")
     }
 
-    /// Reads the configuration file again; valid filters, mail policies and anti-virus
-    /// actions take effect for every message scanned from now on, without dropping a
-    /// session. A file with any error changes nothing (the error is logged).
     /// The manager's SSH login on this gateway: read-only, by the key the manager sent in
     /// the join bundle (`manager-ssh.pub` in the CPQ directory), so that it can ask
     /// `interfaceconfig --json` before releasing. None before joining.
@@ -290,6 +290,9 @@ public final class Gateway: Service {
         return [SSHUser(name: SSHAdminServer.managerUserName, role: .readOnly, authorizedKeys: [line])]
     }
 
+    /// Reads the configuration file again; valid filters, mail policies and anti-virus
+    /// actions take effect for every message scanned from now on, without dropping a
+    /// session. A file with any error changes nothing (the error is logged).
     func reload(work: WorkQueue, engine: (any AntivirusEngine)?, log: MailLog) async {
         guard let configurationPath else {
             log.warning("Configuration reload asked, but this gateway was not started from a file; nothing changed")
