@@ -130,9 +130,12 @@ public struct CPQJoinBundle: Hashable, Sendable, Codable, CustomStringConvertibl
                              keyPath: CPQAuthority.path(directory, "gateway.key"))
         try SecureFile.write(caCertificatePEM, to: CPQAuthority.path(directory, CPQAuthority.certificateFile), mode: SecureFile.publicMode)
         try SecureFile.write(managerFingerprint.hex + "\n", to: CPQAuthority.path(directory, "manager.sha256"), mode: SecureFile.publicMode)
-        if let managerSSHKey {
-            try SecureFile.write(managerSSHKey + "\n", to: CPQAuthority.path(directory, Self.managerSSHKeyFile), mode: SecureFile.publicMode)
-        }
+        if let managerSSHKey { try Self.writeManagerSSHKey(managerSSHKey, to: directory) }
+    }
+
+    /// Writes the manager's SSH client key line as `manager-ssh.pub` (0644) in `directory`.
+    public static func writeManagerSSHKey(_ line: String, to directory: String) throws {
+        try SecureFile.write(line + "\n", to: CPQAuthority.path(directory, managerSSHKeyFile), mode: SecureFile.publicMode)
     }
 
     /// Reads back what `write(to:)` wrote, and checks it as `init(decoding:)` does.
@@ -181,6 +184,6 @@ extension CPQAuthority {
 
     /// Records the manager's SSH client key for the join bundles made from now on.
     public func setManagerSSHKey(_ line: String) throws {
-        try SecureFile.write(line + "\n", to: Self.path(directory, CPQJoinBundle.managerSSHKeyFile), mode: SecureFile.publicMode)
+        try CPQJoinBundle.writeManagerSSHKey(line, to: directory)
     }
 }

@@ -74,8 +74,7 @@ struct Up: AsyncParsableCommand {
             let paired = authority.pairedGateways
             // The gateway lets the manager in with the key the bundle carries.
             if let key = authority.managerSSHKey, CPQJoinBundle.readManagerSSHKey(directory: cpqDirectory) != key {
-                try (key + "\n").write(toFile: (cpqDirectory as NSString).appendingPathComponent(CPQJoinBundle.managerSSHKeyFile),
-                                       atomically: true, encoding: .utf8)
+                try CPQJoinBundle.writeManagerSSHKey(key, to: cpqDirectory)
             }
             if let record = try paired.record(named: bundle.gatewayName) {
                 if configuration.ssh.enabled {
