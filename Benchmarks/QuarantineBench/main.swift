@@ -28,6 +28,12 @@ let synced = Int(environment["SYNCED"] ?? "") ?? 50_000
 let fsync = environment["FSYNC"] != "0"
 let optimize = environment["OPTIMIZE"] != "0"
 let queriesPerKind = Int(environment["QUERIES"] ?? "") ?? 200
+/// Only the search kinds whose name contains one of these (comma-separated); all by default.
+let onlyKinds = environment["KINDS"].map { $0.split(separator: ",").map(String.init) }
+/// Print this many slowest searches of each kind with their parameters (0: none).
+let showSlowest = Int(environment["SLOWEST"] ?? "") ?? 0
+/// RELEASE=0: no bulk release (which releases 10 000 more held messages each run).
+let bulkRelease = environment["RELEASE"] != "0"
 /// Load only the first STOP_AT messages of the COUNT-message plan (a load cut short: the
 /// messages keep the received times of the full plan).
 let stopAt = min(count, Int(environment["STOP_AT"] ?? "") ?? count)
@@ -214,11 +220,12 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     log("| search | p50 ms | p99 ms | max ms | next page p99 ms | mean hits on page 1 |")
     log("| --- | --- | --- | --- | --- | --- |")
     let timer = ContinuousClock()
-    for kind in kinds {
+    for kind in kinds where onlyKinds?.contains(where: { kind.name.contains($0) }) ?? true {
         var random = SplitMix64(seed: UInt64(kind.name.utf8.count) &* 7919)
         var first: [Double] = []
         var second: [Double] = []
         var hits = 0
+        var slowest: [(ms: Double, query: SearchQuery, hits: Int)] = []
         let visible: Set<String>? = kind.name.contains("visible") ? ["Policy", "Virus"] : nil
         for _ in 0..<queriesPerKind {
             var query = kind.make(&random)
@@ -226,6 +233,11 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
             let page = try await store.search(query, visibleQuarantines: visible)
             first.append(seconds(timer.now - start) * 1000)
             hits += page.items.count
+            if showSlowest > 0 {
+                slowest.append((first.last!, query, page.items.count))
+                slowest.sort { $0.ms > $1.ms }
+                slowest = Array(slowest.prefix(showSlowest))
+            }
             if let next = page.next {
                 query.cursor = next
                 let start = timer.now
@@ -238,6 +250,9 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
         log(String(format: "| %@ | %.2f | %.2f | %.2f | %@ | %.1f |", kind.name, percentile(first, 0.5), percentile(first, 0.99),
                    first.last!, second.isEmpty ? "–" : String(format: "%.2f", percentile(second, 0.99)),
                    Double(hits) / Double(queriesPerKind)))
+        for slow in slowest {
+            log(String(format: "    %.2f ms, %d hits: %@", slow.ms, slow.hits, String(describing: slow.query)))
+        }
     }
 }
 
@@ -269,7 +284,7 @@ if optimize, !FileManager.default.fileExists(atPath: optimizedMarker) {
 
 // MARK: Bulk release
 
-do {
+if bulkRelease {
     var query = SearchQuery(quarantine: "Policy", order: .oldest, limit: 1000)
     var qids: [QID] = []
     while qids.count < 10_000 {

@@ -85,6 +85,7 @@ enum QuarantineSchema {
         SearchSchema.register(in: &migrator)
         migrator.registerMigration(DefinitionsSchema.migrationName, migrate: DefinitionsSchema.migrate)
         migrator.registerMigration(SearchAtScaleSchema.migrationName, migrate: SearchAtScaleSchema.migrate)
+        migrator.registerMigration(SearchAddressSchema.migrationName, migrate: SearchAddressSchema.migrate)
         return migrator
     }
 }

@@ -19,10 +19,11 @@ extension QuarantineStore {
         try await search(query, visibleQuarantines: visibleQuarantines, walkBudget: SearchPlanner.defaultWalkBudget)
     }
 
-    /// `search` with the store-order walk budget of size-range searches and the most text
-    /// matches sorted by size set (tests use small ones, to reach every plan and fallback).
+    /// `search` with the store-order walk budget of size-range searches, the most text
+    /// matches sorted by size and the step costs set (tests use small budgets and costs
+    /// that favour one plan or another, to reach every plan and fallback).
     func search(_ query: SearchQuery, visibleQuarantines: Set<String>?, walkBudget: Int,
-                sortCap: Int = SearchPlanner.defaultSortCap) async throws
+                sortCap: Int = SearchPlanner.defaultSortCap, cost: SearchPlanner.Cost = .measured) async throws
         -> (items: [QuarantinedMessage], next: String?)
     {
         let search = try ValidatedSearch(query)
@@ -36,7 +37,7 @@ extension QuarantineStore {
             if let quarantine = query.quarantine, !visibleQuarantines.contains(quarantine) { return ([], nil) }
         }
         let page = try await readForSearch { db in
-            try SearchPlanner(search, visible: visibleQuarantines, walkBudget: walkBudget, sortCap: sortCap).run(db)
+            try SearchPlanner(search, visible: visibleQuarantines, walkBudget: walkBudget, sortCap: sortCap, cost: cost).run(db)
         }
         return page
     }
@@ -70,29 +71,56 @@ extension QuarantineStore {
 struct SearchPlanner {
     /// Messages a size-range-only search walks in store order before scanning the range instead.
     static let defaultWalkBudget = 20_000
-    /// Text matches sorted by size directly; with more, size order walks `messages_by_size`.
+    /// Matches counted before estimating from where the last lies: at most this many text
+    /// matches are sorted by size directly, or walked whatever the other filters.
     static let defaultSortCap = 4_000
-    /// From this share of matching messages on, a store-order search with a quarantine,
-    /// reason or gateway filter drives by that filter's index and probes the text index.
-    static let minProbeDensity = 0.05
-    /// Below this share of matching messages, walking `messages_by_size` costs more than sorting.
-    static let minSizeWalkDensity = 0.02
+
+    /// What one step of each way of reading costs, in microseconds, measured on the
+    /// million-message store (docs/PERFORMANCE.md, "Quarantine search"). Only their ratios
+    /// matter: the planner compares plans with them.
+    struct Cost: Sendable {
+        /// A row of a walked index: its `messages` row and the hold conditions checked.
+        var row = 0.5
+        /// A text-index probe for one message (`MATCH` and `rowid =`): FTS5 parses the
+        /// expression and seeks every term's doclist again, in every segment.
+        var probe = 75.0
+        /// A text match read from its doclist into an id set (or, as a driver, walked).
+        var match = 0.3
+        /// A text match looked up in `messages` and sorted by size.
+        var sortedMatch = 0.6
+
+        /// The measured costs.
+        static let measured = Cost()
+    }
+
+    /// How a text filter is checked when another index drives.
+    enum TextCheck: Sendable, Equatable {
+        /// Per row, a text-index probe for that message (cheap when few rows are walked).
+        case probe
+        /// Every match (within the id bounds) read once into an id set, then a set lookup per row.
+        case set
+    }
 
     var search: ValidatedSearch
     let visible: Set<String>?
     let walkBudget: Int
     /// Most text matches sorted by size directly.
     let sortCap: Int
+    /// The step costs plans are compared with.
+    let cost: Cost
     /// Message ids a match can have (from the received and expiry zones); nil: any.
     var idBounds: ClosedRange<Int64>?
-    /// A text filter checked per row (a rowid probe) rather than driving.
+    /// A text filter checked per row rather than driving, and how.
     var textProbe: ValidatedSearch.TextIndex?
+    var textCheck = TextCheck.probe
 
-    init(_ search: ValidatedSearch, visible: Set<String>?, walkBudget: Int = defaultWalkBudget, sortCap: Int = defaultSortCap) {
+    init(_ search: ValidatedSearch, visible: Set<String>?, walkBudget: Int = defaultWalkBudget, sortCap: Int = defaultSortCap,
+         cost: Cost = .measured) {
         self.search = search
         self.visible = visible
         self.walkBudget = walkBudget
         self.sortCap = sortCap
+        self.cost = cost
     }
 
     private var query: SearchQuery { search.query }
@@ -118,6 +146,11 @@ struct SearchPlanner {
     private func messageConditions() -> (sql: [String], arguments: [(any DatabaseValueConvertible)?]) {
         var sql: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
+        if let sender = search.senderAddress { sql.append("m.mail_from = ? COLLATE NOCASE"); arguments.append(sender) }
+        if let recipient = search.recipientAddress {
+            sql.append("EXISTS (SELECT 1 FROM message_recipients r WHERE r.address = ? AND r.message = m.id)")
+            arguments.append(recipient)
+        }
         if let gateway = query.gateway { sql.append("m.gateway = ?"); arguments.append(gateway) }
         if let after = query.receivedAfter { sql.append("m.received_at >= ?"); arguments.append(after.timeIntervalSince1970) }
         if let before = query.receivedBefore { sql.append("m.received_at < ?"); arguments.append(before.timeIntervalSince1970) }
@@ -180,8 +213,16 @@ struct SearchPlanner {
         arguments += message.arguments
         if let textProbe {
             let table = textProbe.table
-            conditions.append("EXISTS (SELECT 1 FROM \(table) WHERE \(table) MATCH ? AND \(table).rowid = m.id)")
-            arguments.append(textProbe.expression)
+            switch textCheck {
+            case .probe:
+                conditions.append("EXISTS (SELECT 1 FROM \(table) WHERE \(table) MATCH ? AND \(table).rowid = m.id)")
+                arguments.append(textProbe.expression)
+            case .set:
+                // Not correlated: SQLite reads the matches once into an ephemeral index.
+                conditions.append("m.id IN (SELECT rowid FROM \(table) WHERE \(table) MATCH ?\(idBounds == nil ? "" : " AND rowid BETWEEN ? AND ?"))")
+                arguments.append(textProbe.expression)
+                if let idBounds { arguments += [idBounds.lowerBound, idBounds.upperBound] }
+            }
         }
         let keys = keyset(id: id)
         conditions += keys.sql
@@ -203,6 +244,15 @@ struct SearchPlanner {
             return select(from: "\(table) CROSS JOIN messages m ON m.id = \(table).rowid",
                           id: "\(table).rowid", driverConditions: ["\(table) MATCH ?"],
                           driverArguments: [index.expression], holdsOnDriver: false, limit: limit)
+        }
+        // An exact address: its messages in store order (the recipient's row is checked
+        // again by the message conditions, a primary-key probe).
+        if let recipient = search.recipientAddress {
+            return select(from: "message_recipients r CROSS JOIN messages m ON m.id = r.message", id: "r.message",
+                          driverConditions: ["r.address = ?"], driverArguments: [recipient], holdsOnDriver: false, limit: limit)
+        }
+        if search.senderAddress != nil {
+            return select(from: "messages m INDEXED BY messages_by_sender", id: "m.id", holdsOnDriver: false, limit: limit)
         }
         let quarantine = query.quarantine ?? (visible?.count == 1 ? visible!.first : nil)
         if let quarantine, !query.includeReleasedAndDeleted || query.reason == nil {
@@ -230,19 +280,20 @@ struct SearchPlanner {
     }
 
     /// Size order with a text filter of many matches: `messages_by_size` in the asked order
-    /// down to (or up to) `edge`, each message probed in the text index.
-    private func sizeWalk(_ index: ValidatedSearch.TextIndex, edge: Int64?, limit: Int) -> (String, StatementArguments) {
-        let table = index.table
+    /// down to (or up to) `edge`, each message checked against the text filter.
+    private func sizeWalk(_ index: ValidatedSearch.TextIndex, check: TextCheck, edge: Int64?, limit: Int) -> (String, StatementArguments) {
+        var walker = self
+        walker.search.textIndex = nil
+        walker.textProbe = index
+        walker.textCheck = check
         var conditions: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
         if let edge {
             conditions.append(query.order == .largest ? "m.size >= ?" : "m.size <= ?")
             arguments.append(edge)
         }
-        conditions.append("EXISTS (SELECT 1 FROM \(table) WHERE \(table) MATCH ? AND \(table).rowid = m.id)")
-        arguments.append(index.expression)
-        return select(from: "messages m INDEXED BY messages_by_size", id: "m.id", driverConditions: conditions,
-                      driverArguments: arguments, holdsOnDriver: false, limit: limit)
+        return walker.select(from: "messages m INDEXED BY messages_by_size", id: "m.id", driverConditions: conditions,
+                             driverArguments: arguments, holdsOnDriver: false, limit: limit)
     }
 
     /// The size of the `budget`-th message after the cursor in size order; nil when fewer remain.
@@ -394,23 +445,44 @@ struct SearchPlanner {
 
     /// Ids and sizes of up to `limit` matches in the query's order.
     private func keys(_ db: Database, limit: Int) throws -> [(id: Int64, size: Int64)] {
-        if let index = search.textIndex, !isStoreOrder, let budget = try sizeWalkBudget(db, index, limit: limit) {
-            // Many matches: the first `budget` messages in size order, probed; a page from them
-            // is the true first page. Otherwise (a page not filled), sort every match below.
-            let (sql, arguments) = sizeWalk(index, edge: try sizeEdge(db, budget: budget), limit: limit)
-            let keys = try Self.fetchKeys(db, sql, arguments)
-            if keys.count == limit { return keys }
-        }
-        if let index = search.textIndex, isStoreOrder,
-           query.quarantine != nil || visible?.count == 1 || query.reason != nil || query.gateway != nil,
-           let density = try textDensity(db, index), density >= Self.minProbeDensity {
-            // A common word with a structured filter: the structured index drives (it holds
-            // fewer candidates), the text index is probed per row.
-            var probing = self
-            probing.search.textIndex = nil
-            probing.textProbe = index
-            let (sql, arguments) = probing.plan(limit: limit)
+        if search.senderAddress != nil || search.recipientAddress != nil {
+            // An address drives unless the text filters have few matches (then they do); the
+            // text is probed per row, or read into a set when the walk may be long.
+            var planner = self
+            if let index = search.textIndex, let text = try estimate(db, text: index) {
+                planner.search.textIndex = nil
+                planner.textProbe = index
+                planner.textCheck = addressCheck(text, limit: limit)
+            }
+            let (sql, arguments) = planner.plan(limit: limit)
             return try Self.fetchKeys(db, sql, arguments)
+        }
+        if let index = search.textIndex, !isStoreOrder, let text = try estimate(db, text: index) {
+            // Many matches: sort them all, or walk `messages_by_size` checking each message,
+            // whichever costs less. The walk looks at `budget` messages at most (4 × what a
+            // page needs on average); a page from them is the true first page. A walk that
+            // does not fill the page falls back to sorting every match below.
+            if let check = sizeOrderCheck(text, limit: limit) {
+                let budget = Int(min(Double(Int32.max), 4 * Double(limit) / text.share))
+                let (sql, arguments) = sizeWalk(index, check: check, edge: try sizeEdge(db, budget: budget), limit: limit)
+                let keys = try Self.fetchKeys(db, sql, arguments)
+                if keys.count == limit { return keys }
+            }
+        }
+        if let index = search.textIndex, isStoreOrder, !query.includeReleasedAndDeleted,
+           query.quarantine != nil || visible?.count == 1 || query.reason != nil || query.gateway != nil,
+           let text = try estimate(db, text: index) {
+            // Many text matches and a structured filter: the text index drives, or the
+            // structured one with the text checked per row, whichever walks less.
+            // Rows each walks to fill the page: the filters taken as independent.
+            if let structured = try estimateStructured(db), let check = structuredCheck(text, structured, limit: limit) {
+                var checking = self
+                checking.search.textIndex = nil
+                checking.textProbe = index
+                checking.textCheck = check
+                let (sql, arguments) = checking.plan(limit: limit)
+                return try Self.fetchKeys(db, sql, arguments)
+            }
         }
         let sizeRangeOnly = search.textIndex == nil && query.quarantine == nil && (visible?.count ?? 0) != 1
             && query.reason == nil && query.gateway == nil && isStoreOrder && idBounds == nil
@@ -431,17 +503,64 @@ struct SearchPlanner {
         return try Self.fetchKeys(db, sql, arguments)
     }
 
-    /// For size order with a text filter: nil when sorting every match is the cheaper way
-    /// (at most `sortCap` matches, or matches rarer than `minSizeWalkDensity`), else how
-    /// many messages a `messages_by_size` walk may look at.
-    private func sizeWalkBudget(_ db: Database, _ index: ValidatedSearch.TextIndex, limit: Int) throws -> Int? {
-        guard let density = try textDensity(db, index), density >= Self.minSizeWalkDensity else { return nil }
-        return Int(min(Double(Int32.max), 4 * Double(limit) / density))
+    /// Size order with many text matches: nil to sort them all, else walk `messages_by_size`
+    /// checking the text per message this way (whichever costs least).
+    func sizeOrderCheck(_ text: Estimate, limit: Int) -> TextCheck? {
+        let walked = Double(limit) / text.share
+        let sort = text.matches * cost.sortedMatch
+        let probe = walked * (cost.row + cost.probe)
+        let set = text.matches * cost.match + walked * cost.row
+        guard min(probe, set) < sort else { return nil }
+        return set < probe ? .set : .probe
     }
 
-    /// The share of the messages (within `idBounds`) that match the text filter, from
-    /// where its `sortCap`-th newest match lies; nil when it has at most `sortCap` matches.
-    private func textDensity(_ db: Database, _ index: ValidatedSearch.TextIndex) throws -> Double? {
+    /// Store order with many text matches and a structured filter: nil for the text index
+    /// to drive, else the structured index drives and the text is checked this way. The
+    /// rows each walks to fill the page take the filters as independent.
+    func structuredCheck(_ text: Estimate, _ structured: Estimate, limit: Int) -> TextCheck? {
+        let textRows = min(text.matches, Double(limit) / structured.local)
+        let drive = textRows * (cost.row + cost.match)
+        let structuredRows = min(structured.matches, Double(limit) / text.local)
+        let probe = structuredRows * (cost.row + cost.probe)
+        let set = text.matches * cost.match + structuredRows * cost.row
+        guard min(probe, set) < drive else { return nil }
+        return set < probe ? .set : .probe
+    }
+
+    /// An address drives and the text has many matches: probe per row, or read the matches
+    /// into a set when the walk to fill a page may be long.
+    func addressCheck(_ text: Estimate, limit: Int) -> TextCheck {
+        text.matches * cost.match < Double(limit) / text.local * cost.probe ? .set : .probe
+    }
+
+    /// How many messages a filter matches, estimated from where its `sortCap`-th newest
+    /// match lies (counting that many is cheap; counting all is not).
+    struct Estimate {
+        /// Share of the messages between that match and the newest (within the id bounds)
+        /// that match; with `few`, an upper bound.
+        var local: Double
+        /// Matches within the id bounds (local share × the ids they span); with `few`, `sortCap`.
+        var matches: Double
+        /// Share of all messages that match within the bounds (the bounds count as a filter).
+        var share: Double
+        /// The filter has at most `sortCap` matches (within the bounds).
+        var few: Bool
+    }
+
+    /// The estimate for `sql`, which selects the `sortCap`-th newest matching id with the
+    /// arguments (its last parameter is the offset).
+    private func estimate(_ db: Database, _ sql: String, _ arguments: [(any DatabaseValueConvertible)?]) throws -> Estimate {
+        let capped = try Int64.fetchOne(db, sql: sql, arguments: StatementArguments((arguments + [sortCap]).map { $0?.databaseValue ?? .null }))
+        let newest = max(1, try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM messages") ?? 1)
+        let top = min(newest, idBounds?.upperBound ?? newest)
+        let span = Double(max(1, top - (idBounds?.lowerBound ?? 1) + 1))
+        let local = min(1, Double(sortCap) / (capped.map { Double(max(1, top - $0 + 1)) } ?? span))
+        let matches = capped == nil ? Double(sortCap) : local * span
+        return Estimate(local: local, matches: matches, share: matches / Double(newest), few: capped == nil)
+    }
+
+    /// How many messages (within `idBounds`) match the text filter; nil when at most `sortCap`.
+    func estimate(_ db: Database, text index: ValidatedSearch.TextIndex) throws -> Estimate? {
         let table = index.table
         var arguments: [(any DatabaseValueConvertible)?] = [index.expression]
         var range = ""
@@ -449,17 +568,45 @@ struct SearchPlanner {
             range = "AND rowid BETWEEN ? AND ?"
             arguments += [idBounds.lowerBound, idBounds.upperBound]
         }
-        arguments.append(sortCap)
-        // The sortCap-th newest match: none means few matches; its id says how dense they are.
-        guard let capped = try Int64.fetchOne(db, sql: """
-            SELECT rowid FROM \(table) WHERE \(table) MATCH ? \(range) ORDER BY rowid DESC LIMIT 1 OFFSET ?
-            """, arguments: StatementArguments(arguments.map { $0?.databaseValue ?? .null })),
-              let newest = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM messages"), newest > 0
-        else { return nil }
-        let top = min(newest, idBounds?.upperBound ?? newest)
-        let span = Double(top - (idBounds?.lowerBound ?? 1) + 1)
-        // Share of all messages that match (the bounds count as a filter).
-        return Double(sortCap) / Double(max(1, top - capped + 1)) * min(1, span / Double(newest))
+        let estimate = try estimate(db, "SELECT rowid FROM \(table) WHERE \(table) MATCH ? \(range) ORDER BY rowid DESC LIMIT 1 OFFSET ?", arguments)
+        return estimate.few ? nil : estimate
+    }
+
+    /// How many held messages (within `idBounds`) the structured driver of `plan` walks:
+    /// the quarantine's held ones, the reason's holds or the gateway's messages; at
+    /// most `sortCap` (then `few`, with `sortCap` as the count); nil without such a filter.
+    func estimateStructured(_ db: Database) throws -> Estimate? {
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        var range = ""
+        func bounded(_ column: String) {
+            guard let idBounds else { return }
+            range = "AND \(column) BETWEEN ? AND ?"
+            arguments += [idBounds.lowerBound, idBounds.upperBound]
+        }
+        if let quarantine = query.quarantine ?? (visible?.count == 1 ? visible!.first : nil) {
+            arguments.append(quarantine)
+            bounded("message")
+            return try estimate(db, """
+                SELECT message FROM holds INDEXED BY holds_by_quarantine WHERE quarantine = ? AND state = 'held' \(range)
+                ORDER BY message DESC LIMIT 1 OFFSET ?
+                """, arguments)
+        }
+        if let reason = query.reason {
+            arguments.append(reason)
+            bounded("message")
+            return try estimate(db, """
+                SELECT message FROM holds INDEXED BY holds_by_reason WHERE reason_detail = ? COLLATE NOCASE \(range)
+                ORDER BY message DESC LIMIT 1 OFFSET ?
+                """, arguments)
+        }
+        if let gateway = query.gateway {
+            arguments.append(gateway)
+            bounded("id")
+            return try estimate(db, """
+                SELECT id FROM messages INDEXED BY messages_by_gateway WHERE gateway = ? \(range) ORDER BY id DESC LIMIT 1 OFFSET ?
+                """, arguments)
+        }
+        return nil
     }
 
     private static func fetchKeys(_ db: Database, _ sql: String, _ arguments: StatementArguments) throws -> [(id: Int64, size: Int64)] {

@@ -39,9 +39,13 @@ public struct SearchQuery: Sendable, Hashable {
     /// (RFC 2047 decoded) and the decoded text parts of the body (the first 4 KB of text:
     /// a word further down a long body is not found).
     public var text: String?
-    /// Words of the envelope sender, e.g. `alice@example.org` or `example.org`.
+    /// The envelope sender: a complete address (`alice@example.org`, `<alice@example.org>`)
+    /// matches that sender exactly (ASCII case ignored); anything else matches its words
+    /// (`example.org`, `alice`).
     public var sender: String?
-    /// Words of any envelope recipient, e.g. `bob@example.com` or `example.com`.
+    /// Any envelope recipient: a complete address (`bob@example.com`) matches that
+    /// recipient exactly (ASCII case ignored); anything else matches its words
+    /// (`example.com`, `bob`).
     public var recipient: String?
     /// Words of the subject (RFC 2047 decoded).
     public var subject: String?
@@ -173,9 +177,27 @@ struct ValidatedSearch: Sendable {
         }
     }
 
-    /// The full-text filters (`text`, `sender`, `recipient`, `subject`); nil when none is set.
+    /// The full-text filters (`text`, and `sender`, `recipient`, `subject` unless an address); nil when none is set.
     var textIndex: TextIndex?
+    /// `sender` when it is a complete address (matched exactly, through `messages_by_sender`).
+    var senderAddress: String?
+    /// `recipient` when it is a complete address (matched exactly, through `message_recipients`).
+    var recipientAddress: String?
     var cursor: SearchCursor?
+
+    /// `value` as an address to match exactly when it is one complete address
+    /// (`local@domain`, optionally in angle brackets): no space, quote or `*`, a local
+    /// part, and a domain with a letter or digit. Nil: search its words.
+    static func exactAddress(_ value: String) -> String? {
+        var text = Substring(value.trimmingCharacters(in: .whitespaces))
+        if text.hasPrefix("<"), text.hasSuffix(">") { text = text.dropFirst().dropLast() }
+        guard let at = text.lastIndex(of: "@"),
+              !text.contains(where: { $0 == " " || $0 == "\"" || $0 == "*" || $0 == "<" || $0 == ">" || $0 == "," })
+        else { return nil }
+        let local = text[..<at], domain = text[text.index(after: at)...]
+        guard !local.isEmpty, domain.contains(where: { $0.isLetter || $0.isNumber }) else { return nil }
+        return String(text)
+    }
 
     init(_ query: SearchQuery) throws {
         func fail(_ field: String, _ problem: String) -> QuarantineStoreError {
@@ -193,7 +215,14 @@ struct ValidatedSearch: Sendable {
                                        ("recipient", query.recipient, "recipients"), ("subject", query.subject, "subject")] {
             guard let value else { continue }
             do {
-                parts.append(try FullTextQuery(value).expression(column: column))
+                let expression = try FullTextQuery(value).expression(column: column)
+                if field == "sender", let address = Self.exactAddress(value) {
+                    senderAddress = address
+                } else if field == "recipient", let address = Self.exactAddress(value) {
+                    recipientAddress = address
+                } else {
+                    parts.append(expression)
+                }
             } catch let problem as FullTextQuery.Problem {
                 throw fail(field, problem.message)
             }

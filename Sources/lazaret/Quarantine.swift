@@ -47,8 +47,8 @@ struct QuarantineCommand: AsyncParsableCommand {
     /// The filters of `search`, also the selection of `release-all`.
     struct SearchFilters: ParsableArguments {
         @Option(help: "Words (all must match) or \"a phrase\" in the envelope, headers or body text.") var text: String?
-        @Option(help: "The envelope sender (words of it).") var from: String?
-        @Option(help: "An envelope recipient (words of it).") var rcpt: String?
+        @Option(help: "The envelope sender: a complete address matches exactly (ASCII case ignored), anything else its words.") var from: String?
+        @Option(help: "An envelope recipient: a complete address matches exactly (ASCII case ignored), anything else its words.") var rcpt: String?
         @Option(help: "Words of the subject.") var subject: String?
         @Option(help: "The originating gateway.") var gateway: String?
         @Option(help: "Only this quarantine.") var quarantine: String?

@@ -103,7 +103,17 @@ import Testing
         var match: [String] = []
         for (value, column) in [(query.text, nil as String?), (query.sender, "sender"), (query.recipient, "recipients"),
                                 (query.subject, "subject")] {
-            if let value { match.append(try FullTextQuery(value).expression(column: column)) }
+            guard let value else { continue }
+            // A complete sender or recipient address matches exactly, ASCII case ignored.
+            if column == "sender", let address = ValidatedSearch.exactAddress(value) {
+                conditions.append("lower(m.mail_from) = lower(?)")
+                arguments.append(address)
+            } else if column == "recipients", let address = ValidatedSearch.exactAddress(value) {
+                conditions.append("EXISTS (SELECT 1 FROM json_each(m.recipients) WHERE lower(value) = lower(?))")
+                arguments.append(address)
+            } else {
+                match.append(try FullTextQuery(value).expression(column: column))
+            }
         }
         if !match.isEmpty {
             conditions.append("m.id IN (SELECT rowid FROM message_text WHERE message_text MATCH ?)")
@@ -152,6 +162,13 @@ import Testing
             ("sender domain", SearchQuery(sender: "evil.test")),
             ("recipient address", SearchQuery(recipient: "grace.heidi@lab.example")),
             ("recipient domain", SearchQuery(recipient: "eu.corp.example")),
+            ("recipient address in other case", SearchQuery(recipient: "<Grace.HEIDI@Lab.Example>")),
+            ("recipient address and text", SearchQuery(text: "budget", recipient: "trent.erin@corp.example")),
+            ("recipient address and rare text", SearchQuery(text: "zanzibar kangaroo", recipient: "frank.dave@eu.corp.example")),
+            ("recipient and sender addresses", SearchQuery(sender: "alice@example.org", recipient: "grace.heidi@lab.example")),
+            ("sender address and subject", SearchQuery(sender: "Mallory@Evil.test", subject: "invoice")),
+            ("recipient address and quarantine, 7 days", SearchQuery(recipient: "erin.grace@lab.example", quarantine: "Policy",
+                                                                     receivedAfter: w1, receivedBefore: w2)),
             ("subject word", SearchQuery(subject: "invoice")),
             ("subject and sender", SearchQuery(sender: "trent", subject: "wire transfer")),
             ("text word", SearchQuery(text: "kangaroo")),
@@ -181,14 +198,17 @@ import Testing
         ]
     }
 
+    /// Costs under which probing the text index per row is the cheapest way to check it.
+    static let cheapProbes = SearchPlanner.Cost(row: 0.5, probe: 0.001, match: 5, sortedMatch: 5)
+
     /// Every page of `query` by cursor, as message ids.
     static func pages(_ store: QuarantineStore, _ query: SearchQuery, visible: Set<String>?, walkBudget: Int,
-                      sortCap: Int) async throws -> [Int64] {
+                      sortCap: Int, cost: SearchPlanner.Cost = .measured) async throws -> [Int64] {
         var query = query
         var qids: [QID] = []
         var pages = 0
         repeat {
-            let page = try await store.search(query, visibleQuarantines: visible, walkBudget: walkBudget, sortCap: sortCap)
+            let page = try await store.search(query, visibleQuarantines: visible, walkBudget: walkBudget, sortCap: sortCap, cost: cost)
             #expect(page.items.count <= query.limit)
             #expect(page.next == nil || page.items.count == query.limit, "a page before the last is full")
             qids += page.items.map(\.qid)
@@ -221,17 +241,20 @@ import Testing
                         let asked = query
                         let expected = try await store.database.read { db in try Self.reference(db, asked, visible: visible) }
                         // Default plans; then a tiny sort cap (size order walks messages_by_size
-                        // and falls back) and a tiny walk budget (store-order walk falls back).
-                        for (budget, cap) in [(SearchPlanner.defaultWalkBudget, SearchPlanner.defaultSortCap), (3, 5)] {
-                            let found = try await Self.pages(store, query, visible: visible, walkBudget: budget, sortCap: cap)
-                            #expect(found == expected, "\(name), \(order), visible \(visible?.sorted() ?? []), all states \(include), budget \(budget), cap \(cap): \(found.count) found, \(expected.count) expected")
+                        // and falls back) and a tiny walk budget (store-order walk falls back),
+                        // with the text checked per row by a set (the measured costs) or by probes
+                        // (costs that make probes cheap).
+                        for (budget, cap, cost) in [(SearchPlanner.defaultWalkBudget, SearchPlanner.defaultSortCap, SearchPlanner.Cost.measured),
+                                                    (3, 5, .measured), (3, 5, Self.cheapProbes)] {
+                            let found = try await Self.pages(store, query, visible: visible, walkBudget: budget, sortCap: cap, cost: cost)
+                            #expect(found == expected, "\(name), \(order), visible \(visible?.sorted() ?? []), all states \(include), budget \(budget), cap \(cap), probe cost \(cost.probe): \(found.count) found, \(expected.count) expected")
                             compared += 1
                         }
                         if !expected.isEmpty { nonEmpty += 1 }
                     }
                 }
             }
-            #expect(compared > 800)
+            #expect(compared > 1_200)
             let moved = try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM holds WHERE quarantine = 'Archive'")! }
             #expect(moved > 10, "some holds were moved")
             #expect(nonEmpty > 300, "the fixtures match most searches")
@@ -258,13 +281,15 @@ import Testing
         }
     }
 
-    /// Sender, recipient and subject searches go through the envelope index, which follows
+    /// Sender, recipient and subject words go through the envelope index, which follows
     /// the rows: a removed body keeps them, a removed row drops them.
     @Test func envelopeIndexFollowsTheMessageRows() async throws {
         try await withStore(QuarantineStoreOptions(fsync: false, now: { Self.start })) { store, _ in
             let message = Self.message(1)
             let qid = try await store.storeTransfer(message.transfer, body: message.body).qid
-            let query = SearchQuery(sender: message.transfer.mailFrom, recipient: message.transfer.recipients[0])
+            // Words of the addresses (a complete address is looked up in message_recipients / messages_by_sender).
+            let query = SearchQuery(sender: String(message.transfer.mailFrom.split(separator: "@")[1]),
+                                    recipient: String(message.transfer.recipients[0].split(separator: "@")[0]))
             #expect(try await store.search(query).items.map(\.qid) == [qid])
             try await store.database.write { db in
                 let id = try Int64.fetchOne(db, sql: "SELECT id FROM messages WHERE qid = ?", arguments: [qid.rawValue])!
@@ -337,6 +362,111 @@ extension SearchPlanTests {
                 INSERT INTO message_text (message_text, rank) VALUES ('integrity-check', 0);
                 INSERT INTO message_envelope (message_envelope, rank) VALUES ('integrity-check', 0);
                 """)
+        }
+    }
+
+    /// The plan choices at a million messages with the measured costs: a rare word's
+    /// matches are sorted, a mid word is read into a set, a very common word is probed per
+    /// row; with a structured filter the more selective side drives.
+    @Test func costModelChoosesThePlanThatReadsLeast() throws {
+        let planner = SearchPlanner(try ValidatedSearch(SearchQuery(text: "word")), visible: nil)
+        func estimate(_ local: Double, span: Double = 1_000_000) -> SearchPlanner.Estimate {
+            SearchPlanner.Estimate(local: local, matches: local * span, share: local * span / 1_000_000, few: false)
+        }
+        #expect(planner.sizeOrderCheck(estimate(0.005), limit: 51) == nil, "5 000 matches: sorted")
+        #expect(planner.sizeOrderCheck(estimate(0.11), limit: 51) == .set, "110 000 matches: a set, a walk of about 460")
+        #expect(planner.sizeOrderCheck(estimate(0.6), limit: 51) == .probe, "600 000 matches: about 85 probes")
+        let week = 230_000.0
+        #expect(planner.structuredCheck(estimate(0.3, span: week), estimate(0.55, span: week), limit: 51) == nil,
+                "a common word in a large quarantine: the text drives")
+        #expect(planner.structuredCheck(estimate(0.05, span: week), estimate(0.01, span: week), limit: 51) == .set,
+                "a rare quarantine: it drives, the word's matches in a set")
+        #expect(planner.structuredCheck(estimate(0.9, span: week), estimate(0.002, span: week), limit: 51) == .probe,
+                "a very rare quarantine and a word in almost every message: a probe per held message")
+        #expect(planner.addressCheck(estimate(0.6), limit: 51) == .probe)
+        #expect(planner.addressCheck(estimate(0.01), limit: 51) == .set)
+    }
+
+    /// A store from before `v5` gets the recipient addresses of what it holds; the
+    /// triggers then follow stored and removed messages.
+    @Test func migrationV5IndexesAddressesStoredBeforeIt() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let options = QuarantineStoreOptions(fsync: false, now: { Self.start })
+        var store = try QuarantineStore.open(directory: directory.store, options: options)
+        for index in 0..<300 {
+            let message = Self.message(index)
+            _ = try await store.storeTransfer(message.transfer, body: message.body)
+        }
+        try store.close()
+        let queue = try DatabaseQueue(path: directory.store + "/quarantine.sqlite")
+        try await queue.write { db in
+            try db.execute(sql: """
+                DROP TRIGGER messages_recipients_insert; DROP TRIGGER messages_recipients_delete;
+                DROP TRIGGER messages_recipients_update; DROP TABLE message_recipients; DROP INDEX messages_by_sender;
+                DELETE FROM grdb_migrations WHERE identifier LIKE 'v5:%';
+                """)
+        }
+        try queue.close()
+        store = try QuarantineStore.open(directory: directory.store, options: options)
+        defer { try? store.close() }
+        let rows = try await store.database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message_recipients")!
+        }
+        let expectedRows = (0..<300).reduce(0) { $0 + Set(Self.message($1).transfer.recipients).count }
+        #expect(rows == expectedRows)
+        let addresses = Set((0..<300).flatMap { Self.message($0).transfer.recipients }).sorted()
+        #expect(addresses.count > 20)
+        for address in addresses.prefix(25) {
+            let query = SearchQuery(recipient: address)
+            let expected = try await store.database.read { db in try Self.reference(db, query, visible: nil) }
+            let found = try await Self.pages(store, query, visible: nil, walkBudget: SearchPlanner.defaultWalkBudget,
+                                             sortCap: SearchPlanner.defaultSortCap)
+            #expect(!expected.isEmpty)
+            #expect(found == expected, "\(address)")
+        }
+        try await store.database.write { db in
+            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM messages")
+            for id in ids { try QuarantineStore.removeBody(db, message: id, at: 0) }
+            try db.execute(sql: "DELETE FROM holds; DELETE FROM messages")
+        }
+        let left = try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message_recipients")! }
+        #expect(left == 0, "the delete trigger removes a message's addresses")
+    }
+
+    /// A complete address matches that address only (ASCII case ignored, angle brackets
+    /// allowed); a longer address holding the same words does not, and words still search
+    /// every address.
+    @Test func completeAddressMatchesExactly() async throws {
+        try await withStore(QuarantineStoreOptions(fsync: false, now: { Self.start })) { store, _ in
+            func hold(_ id: String, from: String, to: [String]) async throws -> QID {
+                var transfer = makeTransfer(id, recipients: to)
+                transfer.mailFrom = from
+                let text = "From: <\(from)>\r\nSubject: hello\r\n\r\nbody\r\n"
+                return try await store.storeTransfer(transfer, body: Array(text.utf8)).qid
+            }
+            let exact = try await hold("a", from: "alice@example.org", to: ["Bob.Smith@Lab.example"])
+            let longer = try await hold("b", from: "x.alice@example.org.uk", to: ["jim.bob.smith@lab.example.net"])
+            let both = try await hold("c", from: "ALICE@EXAMPLE.ORG", to: ["carol@lab.example", "bob.smith@lab.example"])
+            func found(_ query: SearchQuery) async throws -> Set<QID> { Set(try await store.search(query).items.map(\.qid)) }
+            #expect(try await found(SearchQuery(recipient: "bob.smith@lab.example")) == [exact, both])
+            #expect(try await found(SearchQuery(recipient: "<BOB.SMITH@LAB.EXAMPLE>")) == [exact, both])
+            #expect(try await found(SearchQuery(recipient: "bob.smith")) == [exact, longer, both])
+            #expect(try await found(SearchQuery(recipient: "lab.example")) == [exact, longer, both])
+            #expect(try await found(SearchQuery(sender: "alice@example.org")) == [exact, both])
+            #expect(try await found(SearchQuery(sender: "alice")) == [exact, longer, both])
+            #expect(try await found(SearchQuery(sender: "alice@example.org", recipient: "carol@lab.example")) == [both])
+            #expect(try await found(SearchQuery(text: "hello", recipient: "jim.bob.smith@lab.example.net")) == [longer])
+            #expect(try await found(SearchQuery(recipient: "nobody@lab.example")).isEmpty)
+            let plans = try await store.database.read { db in
+                try [SearchQuery(recipient: "bob.smith@lab.example"), SearchQuery(sender: "alice@example.org")].map { query in
+                    let (sql, arguments) = SearchPlanner(try ValidatedSearch(query), visible: nil).plan(limit: 51)
+                    return try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments)
+                        .map { $0["detail"] as String }.joined(separator: "; ")
+                }
+            }
+            #expect(plans[0].hasPrefix("SEARCH r USING PRIMARY KEY (address=?)") && !plans[0].contains("message_envelope"), "\(plans[0])")
+            #expect(plans[1].contains("messages_by_sender") && !plans[1].contains("message_envelope"), "\(plans[1])")
         }
     }
 }
