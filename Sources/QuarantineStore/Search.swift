@@ -86,8 +86,9 @@ struct SearchPlanner {
         var probe = 75.0
         /// A text match read from its doclist into an id set (or, as a driver, walked).
         var match = 0.3
-        /// A text match looked up in `messages` and sorted by size.
-        var sortedMatch = 0.6
+        /// A text match looked up in `messages` and sorted by size: mostly a page read of
+        /// its own (matches of one word are scattered over the store; 0.6 when dense).
+        var sortedMatch = 5.0
 
         /// The measured costs.
         static let measured = Cost()
@@ -197,6 +198,12 @@ struct SearchPlanner {
         let bounds = bounds(id: id)
         conditions += bounds.sql
         arguments += bounds.arguments
+        if textProbe != nil, textCheck == .set {
+            // A lookup in an in-memory set: before the conditions that read other tables.
+            let text = textCondition()
+            conditions += text.sql
+            arguments += text.arguments
+        }
         let holds = holdConditions()
         if holdsOnDriver {
             conditions += holds.sql
@@ -211,18 +218,10 @@ struct SearchPlanner {
         let message = messageConditions()
         conditions += message.sql
         arguments += message.arguments
-        if let textProbe {
-            let table = textProbe.table
-            switch textCheck {
-            case .probe:
-                conditions.append("EXISTS (SELECT 1 FROM \(table) WHERE \(table) MATCH ? AND \(table).rowid = m.id)")
-                arguments.append(textProbe.expression)
-            case .set:
-                // Not correlated: SQLite reads the matches once into an ephemeral index.
-                conditions.append("m.id IN (SELECT rowid FROM \(table) WHERE \(table) MATCH ?\(idBounds == nil ? "" : " AND rowid BETWEEN ? AND ?"))")
-                arguments.append(textProbe.expression)
-                if let idBounds { arguments += [idBounds.lowerBound, idBounds.upperBound] }
-            }
+        if textProbe != nil, textCheck == .probe {
+            let text = textCondition()
+            conditions += text.sql
+            arguments += text.arguments
         }
         let keys = keyset(id: id)
         conditions += keys.sql
@@ -235,6 +234,23 @@ struct SearchPlanner {
             ORDER BY \(orderBy(id: id)) LIMIT ?
             """
         return (sql, StatementArguments(arguments.map { $0?.databaseValue ?? .null }))
+    }
+
+    /// The text filter checked per row (`textProbe`), by probe or by set.
+    private func textCondition() -> (sql: [String], arguments: [(any DatabaseValueConvertible)?]) {
+        guard let textProbe else { return ([], []) }
+        let table = textProbe.table
+        switch textCheck {
+        case .probe:
+            return (["EXISTS (SELECT 1 FROM \(table) WHERE \(table) MATCH ? AND \(table).rowid = m.id)"], [textProbe.expression])
+        case .set:
+            // Not correlated: SQLite reads the matches once into an ephemeral index.
+            guard let idBounds else {
+                return (["m.id IN (SELECT rowid FROM \(table) WHERE \(table) MATCH ?)"], [textProbe.expression])
+            }
+            return (["m.id IN (SELECT rowid FROM \(table) WHERE \(table) MATCH ? AND rowid BETWEEN ? AND ?)"],
+                    [textProbe.expression, idBounds.lowerBound, idBounds.upperBound])
+        }
     }
 
     /// The SELECT for the best driver (see the type's documentation).
@@ -457,8 +473,9 @@ struct SearchPlanner {
             let (sql, arguments) = planner.plan(limit: limit)
             return try Self.fetchKeys(db, sql, arguments)
         }
-        if let index = search.textIndex, !isStoreOrder, let text = try estimate(db, text: index) {
-            // Many matches: sort them all, or walk `messages_by_size` checking each message,
+        if let index = search.textIndex, !isStoreOrder {
+            let text = try estimate(db, text: index) ?? count(db, text: index)
+            // Sort every match, or walk `messages_by_size` checking each message,
             // whichever costs less. The walk looks at `budget` messages at most (4 × what a
             // page needs on average); a page from them is the true first page. A walk that
             // does not fill the page falls back to sorting every match below.
@@ -475,13 +492,34 @@ struct SearchPlanner {
             // Many text matches and a structured filter: the text index drives, or the
             // structured one with the text checked per row, whichever walks less.
             // Rows each walks to fill the page: the filters taken as independent.
-            if let structured = try estimateStructured(db), let check = structuredCheck(text, structured, limit: limit) {
-                var checking = self
-                checking.search.textIndex = nil
-                checking.textProbe = index
-                checking.textCheck = check
-                let (sql, arguments) = checking.plan(limit: limit)
-                return try Self.fetchKeys(db, sql, arguments)
+            if let structured = try estimateStructured(db) {
+                if let check = structuredCheck(text, structured, limit: limit) {
+                    var checking = self
+                    checking.search.textIndex = nil
+                    checking.textProbe = index
+                    checking.textCheck = check
+                    let (sql, arguments) = checking.plan(limit: limit)
+                    return try Self.fetchKeys(db, sql, arguments)
+                }
+                // The text drives, for a bounded number of its matches: the filters may not be
+                // independent, and a page that does not fill walks every match. Past that
+                // many, the structured index drives the rest of the id range.
+                let expected = min(text.matches, Double(limit) / structured.local)
+                let budget = max(sortCap, Int(min(Double(Int32.max), 4 * expected)))
+                if let edge = try textEdge(db, index, budget: budget) {
+                    let lower = idBounds?.lowerBound ?? 0, upper = idBounds?.upperBound ?? Int64.max
+                    var first = self, rest = self
+                    first.idBounds = query.order == .oldest ? lower...edge : edge...upper
+                    var keys = try Self.fetchKeys(db, first.plan(limit: limit))
+                    if keys.count == limit { return keys }
+                    if query.order == .oldest ? edge >= upper : edge <= lower { return keys }
+                    rest.idBounds = query.order == .oldest ? (edge + 1)...upper : lower...(edge - 1)
+                    rest.search.textIndex = nil
+                    rest.textProbe = index
+                    rest.textCheck = text.matches * cost.match < structured.matches * cost.probe ? .set : .probe
+                    keys += try Self.fetchKeys(db, rest.plan(limit: limit - keys.count))
+                    return keys
+                }
             }
         }
         let sizeRangeOnly = search.textIndex == nil && query.quarantine == nil && (visible?.count ?? 0) != 1
@@ -559,6 +597,22 @@ struct SearchPlanner {
         return Estimate(local: local, matches: matches, share: matches / Double(newest), few: capped == nil)
     }
 
+    /// The text filter's matches (within `idBounds`) counted, when there are few.
+    func count(_ db: Database, text index: ValidatedSearch.TextIndex) throws -> Estimate {
+        let table = index.table
+        var arguments: [(any DatabaseValueConvertible)?] = [index.expression]
+        var range = ""
+        if let idBounds {
+            range = "AND rowid BETWEEN ? AND ?"
+            arguments += [idBounds.lowerBound, idBounds.upperBound]
+        }
+        let matches = Double(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table) WHERE \(table) MATCH ? \(range)",
+                                              arguments: StatementArguments(arguments.map { $0?.databaseValue ?? .null })) ?? 0)
+        let newest = Double(max(1, try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM messages") ?? 1))
+        let span = idBounds.map { Double(min(Int64(newest), $0.upperBound) - $0.lowerBound + 1) } ?? newest
+        return Estimate(local: matches / max(1, span), matches: matches, share: matches / newest, few: true)
+    }
+
     /// How many messages (within `idBounds`) match the text filter; nil when at most `sortCap`.
     func estimate(_ db: Database, text index: ValidatedSearch.TextIndex) throws -> Estimate? {
         let table = index.table
@@ -611,6 +665,31 @@ struct SearchPlanner {
 
     private static func fetchKeys(_ db: Database, _ sql: String, _ arguments: StatementArguments) throws -> [(id: Int64, size: Int64)] {
         try Row.fetchAll(db, sql: sql, arguments: arguments).map { ($0[0], $0[1]) }
+    }
+
+    private static func fetchKeys(_ db: Database, _ statement: (String, StatementArguments)) throws -> [(id: Int64, size: Int64)] {
+        try fetchKeys(db, statement.0, statement.1)
+    }
+
+    /// The id of the `budget`-th text match after the cursor in store order (within
+    /// `idBounds`); nil when fewer remain.
+    private func textEdge(_ db: Database, _ index: ValidatedSearch.TextIndex, budget: Int) throws -> Int64? {
+        let table = index.table
+        var conditions = ["\(table) MATCH ?"]
+        var arguments: [(any DatabaseValueConvertible)?] = [index.expression]
+        if let idBounds {
+            conditions.append("rowid BETWEEN ? AND ?")
+            arguments += [idBounds.lowerBound, idBounds.upperBound]
+        }
+        if let cursor = search.cursor {
+            conditions.append(query.order == .oldest ? "rowid > ?" : "rowid < ?")
+            arguments.append(cursor.id)
+        }
+        arguments.append(budget)
+        return try Int64.fetchOne(db, sql: """
+            SELECT rowid FROM \(table) WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY rowid \(query.order == .oldest ? "ASC" : "DESC") LIMIT 1 OFFSET ?
+            """, arguments: StatementArguments(arguments.map { $0?.databaseValue ?? .null }))
     }
 
     /// The messages `ids` in that order, holds cut to `visible`.

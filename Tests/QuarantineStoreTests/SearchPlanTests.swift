@@ -195,11 +195,17 @@ import Testing
             ("combined", SearchQuery(text: "budget", gateway: "gw1.example.org", quarantine: "Policy", receivedAfter: w1, receivedBefore: w2)),
             ("combined sender domain and days", SearchQuery(sender: "example.org", receivedAfter: w1)),
             ("text and size", SearchQuery(text: "invoice", minSize: 2_000)),
+            ("text, quarantine and gateway", SearchQuery(text: "kangaroo", gateway: "gw3.example.org", quarantine: "Policy")),
+            ("text and reason", SearchQuery(text: "wire", reason: "Eicar-Test-Signature")),
+            ("text and rare quarantine", SearchQuery(text: "budget", quarantine: "Unclassified")),
+            ("text and gateway", SearchQuery(text: "holiday", gateway: "gw1.example.org")),
         ]
     }
 
     /// Costs under which probing the text index per row is the cheapest way to check it.
     static let cheapProbes = SearchPlanner.Cost(row: 0.5, probe: 0.001, match: 5, sortedMatch: 5)
+    /// Costs under which reading the text matches into a set is.
+    static let cheapSets = SearchPlanner.Cost(row: 0.5, probe: 1_000, match: 0.001, sortedMatch: 5)
 
     /// Every page of `query` by cursor, as message ids.
     static func pages(_ store: QuarantineStore, _ query: SearchQuery, visible: Set<String>?, walkBudget: Int,
@@ -214,7 +220,7 @@ import Testing
             qids += page.items.map(\.qid)
             query.cursor = page.next
             pages += 1
-        } while query.cursor != nil && pages < 1_000
+        } while query.cursor != nil && pages < 5_000
         let found = qids
         let ids = try await store.database.read { db in
             try found.map { qid in try Int64.fetchOne(db, sql: "SELECT id FROM messages WHERE qid = ?", arguments: [qid.rawValue]) ?? -1 }
@@ -236,25 +242,25 @@ import Testing
                         var query = base
                         query.order = order
                         query.includeReleasedAndDeleted = include
-                        query.limit = 97
                         if let quarantine = query.quarantine, let visible, !visible.contains(quarantine) { continue }
                         let asked = query
                         let expected = try await store.database.read { db in try Self.reference(db, asked, visible: visible) }
                         // Default plans; then a tiny sort cap (size order walks messages_by_size
-                        // and falls back) and a tiny walk budget (store-order walk falls back),
-                        // with the text checked per row by a set (the measured costs) or by probes
-                        // (costs that make probes cheap).
-                        for (budget, cap, cost) in [(SearchPlanner.defaultWalkBudget, SearchPlanner.defaultSortCap, SearchPlanner.Cost.measured),
-                                                    (3, 5, .measured), (3, 5, Self.cheapProbes)] {
+                        // and falls back; the text drives for a few matches, then the structured
+                        // index) and a tiny walk budget (store-order walk falls back), with costs
+                        // as measured, or making probes or sets cheap (so each check is chosen).
+                        for (budget, cap, cost, limit) in [(SearchPlanner.defaultWalkBudget, SearchPlanner.defaultSortCap, SearchPlanner.Cost.measured, 97),
+                                                           (3, 5, .measured, 23), (3, 5, Self.cheapProbes, 97), (3, 5, Self.cheapSets, 23)] {
+                            query.limit = limit
                             let found = try await Self.pages(store, query, visible: visible, walkBudget: budget, sortCap: cap, cost: cost)
-                            #expect(found == expected, "\(name), \(order), visible \(visible?.sorted() ?? []), all states \(include), budget \(budget), cap \(cap), probe cost \(cost.probe): \(found.count) found, \(expected.count) expected")
+                            #expect(found == expected, "\(name), \(order), visible \(visible?.sorted() ?? []), all states \(include), budget \(budget), cap \(cap), cost \(cost), limit \(limit): \(found.count) found, \(expected.count) expected")
                             compared += 1
                         }
                         if !expected.isEmpty { nonEmpty += 1 }
                     }
                 }
             }
-            #expect(compared > 1_200)
+            #expect(compared > 2_000)
             let moved = try await store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM holds WHERE quarantine = 'Archive'")! }
             #expect(moved > 10, "some holds were moved")
             #expect(nonEmpty > 300, "the fixtures match most searches")
@@ -373,7 +379,8 @@ extension SearchPlanTests {
         func estimate(_ local: Double, span: Double = 1_000_000) -> SearchPlanner.Estimate {
             SearchPlanner.Estimate(local: local, matches: local * span, share: local * span / 1_000_000, few: false)
         }
-        #expect(planner.sizeOrderCheck(estimate(0.005), limit: 51) == nil, "5 000 matches: sorted")
+        #expect(planner.sizeOrderCheck(estimate(0.0005), limit: 51) == nil, "500 matches: sorted")
+        #expect(planner.sizeOrderCheck(estimate(0.01), limit: 51) == .set, "10 000 matches: a set, a walk of about 5 000")
         #expect(planner.sizeOrderCheck(estimate(0.11), limit: 51) == .set, "110 000 matches: a set, a walk of about 460")
         #expect(planner.sizeOrderCheck(estimate(0.6), limit: 51) == .probe, "600 000 matches: about 85 probes")
         let week = 230_000.0
