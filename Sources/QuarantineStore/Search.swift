@@ -245,11 +245,8 @@ struct SearchPlanner {
             return (["EXISTS (SELECT 1 FROM \(table) WHERE \(table) MATCH ? AND \(table).rowid = m.id)"], [textProbe.expression])
         case .set:
             // Not correlated: SQLite reads the matches once into an ephemeral index.
-            guard let idBounds else {
-                return (["m.id IN (SELECT rowid FROM \(table) WHERE \(table) MATCH ?)"], [textProbe.expression])
-            }
-            return (["m.id IN (SELECT rowid FROM \(table) WHERE \(table) MATCH ? AND rowid BETWEEN ? AND ?)"],
-                    [textProbe.expression, idBounds.lowerBound, idBounds.upperBound])
+            let match = textMatch(textProbe)
+            return (["m.id IN (SELECT rowid FROM \(table) WHERE \(match.sql))"], match.arguments)
         }
     }
 
@@ -597,17 +594,18 @@ struct SearchPlanner {
         return Estimate(local: local, matches: matches, share: matches / Double(newest), few: capped == nil)
     }
 
+    /// `MATCH ?` on the text index within `idBounds`, with its arguments.
+    private func textMatch(_ index: ValidatedSearch.TextIndex) -> (sql: String, arguments: [(any DatabaseValueConvertible)?]) {
+        let table = index.table
+        guard let idBounds else { return ("\(table) MATCH ?", [index.expression]) }
+        return ("\(table) MATCH ? AND rowid BETWEEN ? AND ?", [index.expression, idBounds.lowerBound, idBounds.upperBound])
+    }
+
     /// The text filter's matches (within `idBounds`) counted, when there are few.
     func count(_ db: Database, text index: ValidatedSearch.TextIndex) throws -> Estimate {
-        let table = index.table
-        var arguments: [(any DatabaseValueConvertible)?] = [index.expression]
-        var range = ""
-        if let idBounds {
-            range = "AND rowid BETWEEN ? AND ?"
-            arguments += [idBounds.lowerBound, idBounds.upperBound]
-        }
-        let matches = Double(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table) WHERE \(table) MATCH ? \(range)",
-                                              arguments: StatementArguments(arguments.map { $0?.databaseValue ?? .null })) ?? 0)
+        let match = textMatch(index)
+        let matches = Double(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(index.table) WHERE \(match.sql)",
+                                              arguments: StatementArguments(match.arguments.map { $0?.databaseValue ?? .null })) ?? 0)
         let newest = Double(max(1, try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM messages") ?? 1))
         let span = idBounds.map { Double(min(Int64(newest), $0.upperBound) - $0.lowerBound + 1) } ?? newest
         return Estimate(local: matches / max(1, span), matches: matches, share: matches / newest, few: true)
@@ -615,14 +613,8 @@ struct SearchPlanner {
 
     /// How many messages (within `idBounds`) match the text filter; nil when at most `sortCap`.
     func estimate(_ db: Database, text index: ValidatedSearch.TextIndex) throws -> Estimate? {
-        let table = index.table
-        var arguments: [(any DatabaseValueConvertible)?] = [index.expression]
-        var range = ""
-        if let idBounds {
-            range = "AND rowid BETWEEN ? AND ?"
-            arguments += [idBounds.lowerBound, idBounds.upperBound]
-        }
-        let estimate = try estimate(db, "SELECT rowid FROM \(table) WHERE \(table) MATCH ? \(range) ORDER BY rowid DESC LIMIT 1 OFFSET ?", arguments)
+        let match = textMatch(index)
+        let estimate = try estimate(db, "SELECT rowid FROM \(index.table) WHERE \(match.sql) ORDER BY rowid DESC LIMIT 1 OFFSET ?", match.arguments)
         return estimate.few ? nil : estimate
     }
 
@@ -674,20 +666,16 @@ struct SearchPlanner {
     /// The id of the `budget`-th text match after the cursor in store order (within
     /// `idBounds`); nil when fewer remain.
     private func textEdge(_ db: Database, _ index: ValidatedSearch.TextIndex, budget: Int) throws -> Int64? {
-        let table = index.table
-        var conditions = ["\(table) MATCH ?"]
-        var arguments: [(any DatabaseValueConvertible)?] = [index.expression]
-        if let idBounds {
-            conditions.append("rowid BETWEEN ? AND ?")
-            arguments += [idBounds.lowerBound, idBounds.upperBound]
-        }
+        let match = textMatch(index)
+        var conditions = [match.sql]
+        var arguments = match.arguments
         if let cursor = search.cursor {
             conditions.append(query.order == .oldest ? "rowid > ?" : "rowid < ?")
             arguments.append(cursor.id)
         }
         arguments.append(budget)
         return try Int64.fetchOne(db, sql: """
-            SELECT rowid FROM \(table) WHERE \(conditions.joined(separator: " AND "))
+            SELECT rowid FROM \(index.table) WHERE \(conditions.joined(separator: " AND "))
             ORDER BY rowid \(query.order == .oldest ? "ASC" : "DESC") LIMIT 1 OFFSET ?
             """, arguments: StatementArguments(arguments.map { $0?.databaseValue ?? .null }))
     }
