@@ -471,7 +471,7 @@ struct SearchPlanner {
             return try Self.fetchKeys(db, sql, arguments)
         }
         if let index = search.textIndex, !isStoreOrder {
-            let text = try estimate(db, text: index) ?? count(db, text: index)
+            let text = try estimateOrCount(db, text: index)
             // Sort every match, or walk `messages_by_size` checking each message,
             // whichever costs less. The walk looks at `budget` messages at most (4 × what a
             // page needs on average); a page from them is the true first page. A walk that
@@ -490,7 +490,8 @@ struct SearchPlanner {
             // structured one with the text checked per row, whichever walks less.
             // Rows each walks to fill the page: the filters taken as independent.
             if let structured = try estimateStructured(db) {
-                if let check = structuredCheck(text, structured, limit: limit) {
+                let others = try othersShare(db)
+                if let check = structuredCheck(text, structured, others: others, limit: limit) {
                     var checking = self
                     checking.search.textIndex = nil
                     checking.textProbe = index
@@ -501,7 +502,7 @@ struct SearchPlanner {
                 // The text drives, for a bounded number of its matches: the filters may not be
                 // independent, and a page that does not fill walks every match. Past that
                 // many, the structured index drives the rest of the id range.
-                let expected = min(text.matches, Double(limit) / structured.local)
+                let expected = min(text.matches, Double(limit) / (structured.local * others))
                 let budget = max(sortCap, Int(min(Double(Int32.max), 4 * expected)))
                 if let edge = try textEdge(db, index, budget: budget) {
                     let lower = idBounds?.lowerBound ?? 0, upper = idBounds?.upperBound ?? Int64.max
@@ -552,11 +553,15 @@ struct SearchPlanner {
     /// Store order with many text matches and a structured filter: nil for the text index
     /// to drive, else the structured index drives and the text is checked this way. The
     /// rows each walks to fill the page take the filters as independent.
-    func structuredCheck(_ text: Estimate, _ structured: Estimate, limit: Int) -> TextCheck? {
-        let textRows = min(text.matches, Double(limit) / structured.local)
+    /// `others`: the share of rows the per-row filters both walks check keep (a gateway
+    /// filter besides a quarantine or reason driver).
+    func structuredCheck(_ text: Estimate, _ structured: Estimate, others: Double = 1, limit: Int) -> TextCheck? {
+        let textRows = min(text.matches, Double(limit) / (structured.local * others))
         let drive = textRows * (cost.row + cost.match)
-        let structuredRows = min(structured.matches, Double(limit) / text.local)
-        let probe = structuredRows * (cost.row + cost.probe)
+        let structuredRows = min(structured.matches, Double(limit) / (text.local * others))
+        // Probes are charged for every row the structured index holds: a page that does not
+        // fill walks them all, and at a probe each that is the costliest way to be wrong.
+        let probe = structured.matches * (cost.row + cost.probe)
         let set = text.matches * cost.match + structuredRows * cost.row
         guard min(probe, set) < drive else { return nil }
         return set < probe ? .set : .probe
@@ -572,9 +577,9 @@ struct SearchPlanner {
     /// match lies (counting that many is cheap; counting all is not).
     struct Estimate {
         /// Share of the messages between that match and the newest (within the id bounds)
-        /// that match; with `few`, an upper bound.
+        /// that match; with `few`, of all the ids within the bounds.
         var local: Double
-        /// Matches within the id bounds (local share × the ids they span); with `few`, `sortCap`.
+        /// Matches within the id bounds (local share × the ids they span); with `few`, counted.
         var matches: Double
         /// Share of all messages that match within the bounds (the bounds count as a filter).
         var share: Double
@@ -582,16 +587,20 @@ struct SearchPlanner {
         var few: Bool
     }
 
-    /// The estimate for `sql`, which selects the `sortCap`-th newest matching id with the
-    /// arguments (its last parameter is the offset).
-    private func estimate(_ db: Database, _ sql: String, _ arguments: [(any DatabaseValueConvertible)?]) throws -> Estimate {
-        let capped = try Int64.fetchOne(db, sql: sql, arguments: StatementArguments((arguments + [sortCap]).map { $0?.databaseValue ?? .null }))
+    /// The estimate for `select`, which selects the matching ids newest first with the
+    /// arguments: from where its `sortCap`-th lies, or counted when there are fewer.
+    private func estimate(_ db: Database, _ select: String, _ arguments: [(any DatabaseValueConvertible)?]) throws -> Estimate {
+        func values(_ extra: Int) -> StatementArguments { StatementArguments((arguments + [extra]).map { $0?.databaseValue ?? .null }) }
+        let capped = try Int64.fetchOne(db, sql: select + " LIMIT 1 OFFSET ?", arguments: values(sortCap))
         let newest = max(1, try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM messages") ?? 1)
         let top = min(newest, idBounds?.upperBound ?? newest)
         let span = Double(max(1, top - (idBounds?.lowerBound ?? 1) + 1))
-        let local = min(1, Double(sortCap) / (capped.map { Double(max(1, top - $0 + 1)) } ?? span))
-        let matches = capped == nil ? Double(sortCap) : local * span
-        return Estimate(local: local, matches: matches, share: matches / Double(newest), few: capped == nil)
+        guard let capped else {
+            let matches = Double(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(select) LIMIT ?)", arguments: values(sortCap)) ?? 0)
+            return Estimate(local: min(1, matches / span), matches: matches, share: matches / Double(newest), few: true)
+        }
+        let local = min(1, Double(sortCap) / Double(max(1, top - capped + 1)))
+        return Estimate(local: local, matches: local * span, share: local * span / Double(newest), few: false)
     }
 
     /// `MATCH ?` on the text index within `idBounds`, with its arguments.
@@ -601,26 +610,21 @@ struct SearchPlanner {
         return ("\(table) MATCH ? AND rowid BETWEEN ? AND ?", [index.expression, idBounds.lowerBound, idBounds.upperBound])
     }
 
-    /// The text filter's matches (within `idBounds`) counted, when there are few.
-    func count(_ db: Database, text index: ValidatedSearch.TextIndex) throws -> Estimate {
-        let match = textMatch(index)
-        let matches = Double(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(index.table) WHERE \(match.sql)",
-                                              arguments: StatementArguments(match.arguments.map { $0?.databaseValue ?? .null })) ?? 0)
-        let newest = Double(max(1, try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM messages") ?? 1))
-        let span = idBounds.map { Double(min(Int64(newest), $0.upperBound) - $0.lowerBound + 1) } ?? newest
-        return Estimate(local: matches / max(1, span), matches: matches, share: matches / newest, few: true)
-    }
-
     /// How many messages (within `idBounds`) match the text filter; nil when at most `sortCap`.
     func estimate(_ db: Database, text index: ValidatedSearch.TextIndex) throws -> Estimate? {
-        let match = textMatch(index)
-        let estimate = try estimate(db, "SELECT rowid FROM \(index.table) WHERE \(match.sql) ORDER BY rowid DESC LIMIT 1 OFFSET ?", match.arguments)
+        let estimate = try estimateOrCount(db, text: index)
         return estimate.few ? nil : estimate
     }
 
+    /// How many messages (within `idBounds`) match the text filter, counted when at most `sortCap`.
+    func estimateOrCount(_ db: Database, text index: ValidatedSearch.TextIndex) throws -> Estimate {
+        let match = textMatch(index)
+        return try estimate(db, "SELECT rowid FROM \(index.table) WHERE \(match.sql) ORDER BY rowid DESC", match.arguments)
+    }
+
     /// How many held messages (within `idBounds`) the structured driver of `plan` walks:
-    /// the quarantine's held ones, the reason's holds or the gateway's messages; at
-    /// most `sortCap` (then `few`, with `sortCap` as the count); nil without such a filter.
+    /// the quarantine's held ones, the reason's holds or the gateway's messages (counted
+    /// when at most `sortCap`); nil without such a filter.
     func estimateStructured(_ db: Database) throws -> Estimate? {
         var arguments: [(any DatabaseValueConvertible)?] = []
         var range = ""
@@ -634,7 +638,7 @@ struct SearchPlanner {
             bounded("message")
             return try estimate(db, """
                 SELECT message FROM holds INDEXED BY holds_by_quarantine WHERE quarantine = ? AND state = 'held' \(range)
-                ORDER BY message DESC LIMIT 1 OFFSET ?
+                ORDER BY message DESC
                 """, arguments)
         }
         if let reason = query.reason {
@@ -642,17 +646,32 @@ struct SearchPlanner {
             bounded("message")
             return try estimate(db, """
                 SELECT message FROM holds INDEXED BY holds_by_reason WHERE reason_detail = ? COLLATE NOCASE \(range)
-                ORDER BY message DESC LIMIT 1 OFFSET ?
+                ORDER BY message DESC
                 """, arguments)
         }
-        if let gateway = query.gateway {
-            arguments.append(gateway)
-            bounded("id")
-            return try estimate(db, """
-                SELECT id FROM messages INDEXED BY messages_by_gateway WHERE gateway = ? \(range) ORDER BY id DESC LIMIT 1 OFFSET ?
-                """, arguments)
+        return try estimateGateway(db)
+    }
+
+    /// How many messages (within `idBounds`) came from the query's gateway; nil without a gateway filter.
+    func estimateGateway(_ db: Database) throws -> Estimate? {
+        guard let gateway = query.gateway else { return nil }
+        var arguments: [(any DatabaseValueConvertible)?] = [gateway]
+        var range = ""
+        if let idBounds {
+            range = "AND id BETWEEN ? AND ?"
+            arguments += [idBounds.lowerBound, idBounds.upperBound]
         }
-        return nil
+        return try estimate(db, """
+            SELECT id FROM messages INDEXED BY messages_by_gateway WHERE gateway = ? \(range) ORDER BY id DESC
+            """, arguments)
+    }
+
+    /// The share of rows a gateway filter keeps when a quarantine or reason index drives
+    /// (1 when there is no such second filter).
+    func othersShare(_ db: Database) throws -> Double {
+        let structuredDriver = query.quarantine != nil || visible?.count == 1 || query.reason != nil
+        guard structuredDriver, let gateway = try estimateGateway(db) else { return 1 }
+        return max(gateway.local, 1e-6)
     }
 
     private static func fetchKeys(_ db: Database, _ sql: String, _ arguments: StatementArguments) throws -> [(id: Int64, size: Int64)] {

@@ -388,8 +388,12 @@ extension SearchPlanTests {
                 "a common word in a large quarantine: the text drives")
         #expect(planner.structuredCheck(estimate(0.05, span: week), estimate(0.01, span: week), limit: 51) == .set,
                 "a rare quarantine: it drives, the word's matches in a set")
-        #expect(planner.structuredCheck(estimate(0.9, span: week), estimate(0.002, span: week), limit: 51) == .probe,
+        #expect(planner.structuredCheck(estimate(0.9, span: week), estimate(0.0005, span: week), limit: 51) == .probe,
                 "a very rare quarantine and a word in almost every message: a probe per held message")
+        #expect(planner.structuredCheck(estimate(0.05, span: week), estimate(0.01, span: week), others: 0.2, limit: 51) == .set,
+                "a rare quarantine, one gateway in five and a word in 5 %: the quarantine drives, the word in a set")
+        #expect(planner.structuredCheck(estimate(0.9, span: week), SearchPlanner.Estimate(local: 0, matches: 0, share: 0, few: true),
+                                        limit: 51) == .probe, "a quarantine holding nothing in the range: nothing to walk")
         #expect(planner.addressCheck(estimate(0.6), limit: 51) == .probe)
         #expect(planner.addressCheck(estimate(0.01), limit: 51) == .set)
     }
