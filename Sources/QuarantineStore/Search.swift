@@ -236,6 +236,15 @@ struct SearchPlanner {
         return (sql, StatementArguments(arguments.map { $0?.databaseValue ?? .null }))
     }
 
+    /// This planner with the text filter checked per row (`check`) instead of driving.
+    private func checkingText(_ index: ValidatedSearch.TextIndex, by check: TextCheck) -> SearchPlanner {
+        var planner = self
+        planner.search.textIndex = nil
+        planner.textProbe = index
+        planner.textCheck = check
+        return planner
+    }
+
     /// The text filter checked per row (`textProbe`), by probe or by set.
     private func textCondition() -> (sql: [String], arguments: [(any DatabaseValueConvertible)?]) {
         guard let textProbe else { return ([], []) }
@@ -295,10 +304,7 @@ struct SearchPlanner {
     /// Size order with a text filter of many matches: `messages_by_size` in the asked order
     /// down to (or up to) `edge`, each message checked against the text filter.
     private func sizeWalk(_ index: ValidatedSearch.TextIndex, check: TextCheck, edge: Int64?, limit: Int) -> (String, StatementArguments) {
-        var walker = self
-        walker.search.textIndex = nil
-        walker.textProbe = index
-        walker.textCheck = check
+        let walker = checkingText(index, by: check)
         var conditions: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
         if let edge {
@@ -463,12 +469,9 @@ struct SearchPlanner {
             // text is probed per row, or read into a set when the walk may be long.
             var planner = self
             if let index = search.textIndex, let text = try estimate(db, text: index) {
-                planner.search.textIndex = nil
-                planner.textProbe = index
-                planner.textCheck = addressCheck(text, limit: limit)
+                planner = checkingText(index, by: addressCheck(text, limit: limit))
             }
-            let (sql, arguments) = planner.plan(limit: limit)
-            return try Self.fetchKeys(db, sql, arguments)
+            return try Self.fetchKeys(db, planner.plan(limit: limit))
         }
         if let index = search.textIndex, !isStoreOrder {
             let text = try estimateOrCount(db, text: index)
@@ -492,12 +495,7 @@ struct SearchPlanner {
             if let structured = try estimateStructured(db) {
                 let others = try othersShare(db)
                 if let check = structuredCheck(text, structured, others: others, limit: limit) {
-                    var checking = self
-                    checking.search.textIndex = nil
-                    checking.textProbe = index
-                    checking.textCheck = check
-                    let (sql, arguments) = checking.plan(limit: limit)
-                    return try Self.fetchKeys(db, sql, arguments)
+                    return try Self.fetchKeys(db, checkingText(index, by: check).plan(limit: limit))
                 }
                 // The text drives, for a bounded number of its matches: the filters may not be
                 // independent, and a page that does not fill walks every match. Past that
@@ -506,15 +504,13 @@ struct SearchPlanner {
                 let budget = max(sortCap, Int(min(Double(Int32.max), 4 * expected)))
                 if let edge = try textEdge(db, index, budget: budget) {
                     let lower = idBounds?.lowerBound ?? 0, upper = idBounds?.upperBound ?? Int64.max
-                    var first = self, rest = self
+                    var first = self
                     first.idBounds = query.order == .oldest ? lower...edge : edge...upper
                     var keys = try Self.fetchKeys(db, first.plan(limit: limit))
                     if keys.count == limit { return keys }
                     if query.order == .oldest ? edge >= upper : edge <= lower { return keys }
+                    var rest = checkingText(index, by: text.matches * cost.match < structured.matches * cost.probe ? .set : .probe)
                     rest.idBounds = query.order == .oldest ? (edge + 1)...upper : lower...(edge - 1)
-                    rest.search.textIndex = nil
-                    rest.textProbe = index
-                    rest.textCheck = text.matches * cost.match < structured.matches * cost.probe ? .set : .probe
                     keys += try Self.fetchKeys(db, rest.plan(limit: limit - keys.count))
                     return keys
                 }
@@ -605,9 +601,8 @@ struct SearchPlanner {
 
     /// `MATCH ?` on the text index within `idBounds`, with its arguments.
     private func textMatch(_ index: ValidatedSearch.TextIndex) -> (sql: String, arguments: [(any DatabaseValueConvertible)?]) {
-        let table = index.table
-        guard let idBounds else { return ("\(table) MATCH ?", [index.expression]) }
-        return ("\(table) MATCH ? AND rowid BETWEEN ? AND ?", [index.expression, idBounds.lowerBound, idBounds.upperBound])
+        let range = bounds(id: "rowid")
+        return ((["\(index.table) MATCH ?"] + range.sql).joined(separator: " AND "), [index.expression] + range.arguments)
     }
 
     /// How many messages (within `idBounds`) match the text filter; nil when at most `sortCap`.
@@ -626,28 +621,19 @@ struct SearchPlanner {
     /// the quarantine's held ones, the reason's holds or the gateway's messages (counted
     /// when at most `sortCap`); nil without such a filter.
     func estimateStructured(_ db: Database) throws -> Estimate? {
-        var arguments: [(any DatabaseValueConvertible)?] = []
-        var range = ""
-        func bounded(_ column: String) {
-            guard let idBounds else { return }
-            range = "AND \(column) BETWEEN ? AND ?"
-            arguments += [idBounds.lowerBound, idBounds.upperBound]
-        }
+        let range = bounds(id: "message")
+        let bounded = range.sql.map { " AND " + $0 }.joined()
         if let quarantine = query.quarantine ?? (visible?.count == 1 ? visible!.first : nil) {
-            arguments.append(quarantine)
-            bounded("message")
             return try estimate(db, """
-                SELECT message FROM holds INDEXED BY holds_by_quarantine WHERE quarantine = ? AND state = 'held' \(range)
+                SELECT message FROM holds INDEXED BY holds_by_quarantine WHERE quarantine = ? AND state = 'held'\(bounded)
                 ORDER BY message DESC
-                """, arguments)
+                """, [quarantine] + range.arguments)
         }
         if let reason = query.reason {
-            arguments.append(reason)
-            bounded("message")
             return try estimate(db, """
-                SELECT message FROM holds INDEXED BY holds_by_reason WHERE reason_detail = ? COLLATE NOCASE \(range)
+                SELECT message FROM holds INDEXED BY holds_by_reason WHERE reason_detail = ? COLLATE NOCASE\(bounded)
                 ORDER BY message DESC
-                """, arguments)
+                """, [reason] + range.arguments)
         }
         return try estimateGateway(db)
     }
@@ -655,15 +641,10 @@ struct SearchPlanner {
     /// How many messages (within `idBounds`) came from the query's gateway; nil without a gateway filter.
     func estimateGateway(_ db: Database) throws -> Estimate? {
         guard let gateway = query.gateway else { return nil }
-        var arguments: [(any DatabaseValueConvertible)?] = [gateway]
-        var range = ""
-        if let idBounds {
-            range = "AND id BETWEEN ? AND ?"
-            arguments += [idBounds.lowerBound, idBounds.upperBound]
-        }
+        let range = bounds(id: "id")
         return try estimate(db, """
-            SELECT id FROM messages INDEXED BY messages_by_gateway WHERE gateway = ? \(range) ORDER BY id DESC
-            """, arguments)
+            SELECT id FROM messages INDEXED BY messages_by_gateway WHERE gateway = ?\(range.sql.map { " AND " + $0 }.joined()) ORDER BY id DESC
+            """, [gateway] + range.arguments)
     }
 
     /// The share of rows a gateway filter keeps when a quarantine or reason index drives
@@ -685,14 +666,9 @@ struct SearchPlanner {
     /// The id of the `budget`-th text match after the cursor in store order (within
     /// `idBounds`); nil when fewer remain.
     private func textEdge(_ db: Database, _ index: ValidatedSearch.TextIndex, budget: Int) throws -> Int64? {
-        let match = textMatch(index)
-        var conditions = [match.sql]
-        var arguments = match.arguments
-        if let cursor = search.cursor {
-            conditions.append(query.order == .oldest ? "rowid > ?" : "rowid < ?")
-            arguments.append(cursor.id)
-        }
-        arguments.append(budget)
+        let match = textMatch(index), after = keyset(id: "rowid")   // store order: `rowid <` or `>` the cursor
+        let conditions = [match.sql] + after.sql
+        let arguments = match.arguments + after.arguments + [budget]
         return try Int64.fetchOne(db, sql: """
             SELECT rowid FROM \(index.table) WHERE \(conditions.joined(separator: " AND "))
             ORDER BY rowid \(query.order == .oldest ? "ASC" : "DESC") LIMIT 1 OFFSET ?
