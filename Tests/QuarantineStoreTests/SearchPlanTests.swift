@@ -480,6 +480,20 @@ extension SearchPlanTests {
             #expect(plans[1].contains("messages_by_sender") && !plans[1].contains("message_envelope"), "\(plans[1])")
         }
     }
+
+    /// A transfer naming one recipient twice, in two cases, is stored (one address row:
+    /// the trigger ignores the repeat rather than failing the transfer) and found by it.
+    @Test func repeatedRecipientIsStoredOnce() async throws {
+        try await withStore(QuarantineStoreOptions(fsync: false, now: { Self.start })) { store, _ in
+            let transfer = makeTransfer("twice", recipients: ["Bob@Lab.example", "bob@lab.example", "carol@lab.example"])
+            let qid = try await store.storeTransfer(transfer, body: makeBody()).qid
+            let rows = try await store.database.read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message_recipients")!
+            }
+            #expect(rows == 2)
+            #expect(try await store.search(SearchQuery(recipient: "BOB@lab.example")).items.map(\.qid) == [qid])
+        }
+    }
 }
 
 /// SplitMix64, so the fixtures are the same on every run.
